@@ -1,0 +1,42 @@
+"""pairzoo: a Keras 3 model zoo for pair-comparison networks (is the first digit <= the second?).
+
+    import pairzoo
+    pairzoo.list_models("siamese_*")
+    model = pairzoo.create_model("siamese_fullyconv", share_weights=False)
+    result = pairzoo.train("siamese_fullyconv", seed=0)      # -> RunResult (model, metrics, ...)
+
+Names resolve lazily, so `import pairzoo` (and `pairzoo --help`) stays free of TensorFlow until
+something that needs it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from pairzoo._quiet import quiet_tensorflow
+
+quiet_tensorflow()
+
+__version__ = "0.1.0"
+
+_API = {
+    "list_models": "pairzoo.registry",
+    "get_preset": "pairzoo.registry",
+    "create_model": "pairzoo.registry",
+    "load_pairs": "pairzoo.data",
+    "PairSet": "pairzoo.data",
+    "train": "pairzoo.training",
+    "save_run": "pairzoo.training",
+    "RunResult": "pairzoo.training",
+    "evaluate": "pairzoo.evaluation",
+    "load_model": "pairzoo.runs",
+    "PairzooError": "pairzoo.errors",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'pairzoo' has no attribute {name!r}")

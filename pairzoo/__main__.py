@@ -1,0 +1,3 @@
+from pairzoo.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,17 @@
+"""User-facing errors: the CLI prints these as one line, without a traceback.
+
+Raise `PairzooError` (or a subclass) for anything a user can fix: a bad name, a bad value, a
+missing or corrupt file. The message names the problem and the fix.
+"""
+
+
+class PairzooError(Exception):
+    """An error caused by the user's input; its message says how to fix it."""
+
+
+class DataError(PairzooError):
+    """A digit source is missing, unreachable or corrupt."""
+
+
+class ConfigError(PairzooError, ValueError):
+    """A preset or an override is invalid."""
