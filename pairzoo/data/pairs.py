@@ -1,0 +1,95 @@
+"""The pair protocol of the reports (the course's `generate_pair_sets`), in numpy.
+
+For each set: 2x2 average pooling (28x28 -> 14x14), a random permutation of the set's pool, and
+its first 2N images paired in order (image 2i with image 2i+1), so no image is used twice in a
+set. `compare` is 1 when the first digit is <= the second. Train pairs come from a source's train
+pool and test pairs from a test pool, which never share an image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pairzoo.data.sources import Digits, Pools, load_source
+from pairzoo.errors import DataError
+
+
+@dataclass(frozen=True)
+class PairSet:
+    """N pairs: `pairs` (N, 2, 14, 14) float32 raw 0-255 pixels; `digits` (N, 2) classes."""
+
+    pairs: np.ndarray
+    digits: np.ndarray
+    source: str = ""
+
+    @property
+    def compare(self) -> np.ndarray:
+        """(N,) int: 1 where the first digit is <= the second."""
+        return (self.digits[:, 0] <= self.digits[:, 1]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def targets(self) -> dict[str, np.ndarray]:
+        """Targets keyed by model output name, shaped as the losses expect."""
+        return {
+            "compare": self.compare.astype(np.float32)[:, None],  # (N, 1), like the output
+            "digit_a": self.digits[:, 0],
+            "digit_b": self.digits[:, 1],
+        }
+
+    def take(self, n: int) -> PairSet:
+        return PairSet(self.pairs[:n], self.digits[:n], self.source)
+
+
+def downsample(images: np.ndarray) -> np.ndarray:
+    """(N, 28, 28) -> (N, 14, 14) float32 by 2x2 average pooling, as `F.avg_pool2d(x, 2)`."""
+    n = len(images)
+    return images.reshape(n, 14, 2, 14, 2).astype(np.float32).mean(axis=(2, 4))
+
+
+def make_pairs(pool: Digits, n_pairs: int, rng: np.random.Generator, source: str = "") -> PairSet:
+    """Pair the first 2N images of a random permutation of `pool`, in order."""
+    if n_pairs < 1:
+        raise DataError(f"the number of pairs must be at least 1; got {n_pairs}")
+    if 2 * n_pairs > len(pool):
+        raise DataError(
+            f"{n_pairs} pairs need {2 * n_pairs} distinct digits but the pool holds {len(pool)}; "
+            f"ask for at most {len(pool) // 2} pairs or use a larger source (tfds, idx:DIR)"
+        )
+    chosen = rng.permutation(len(pool))[: 2 * n_pairs].reshape(n_pairs, 2)
+    images = downsample(pool.images[chosen.ravel()]).reshape(n_pairs, 2, 14, 14)
+    return PairSet(images, pool.labels[chosen], source)
+
+
+def load_pairs(
+    n_train: int = 1000,
+    n_test: int = 1000,
+    seed: int = 0,
+    train_data: str = "embedded",
+    test_data: str | None = None,
+) -> tuple[PairSet, PairSet]:
+    """Train and test pairs for one run, deterministic for a seed.
+
+    `test_data` defaults to `train_data`; then the two sets come from that source's disjoint
+    pools. Train and test permutations use independent streams spawned from the one seed.
+    """
+    test_data = test_data or train_data
+    train_pools = _cached_pools(train_data)
+    test_pools = train_pools if test_data == train_data else _cached_pools(test_data)
+    train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    train = make_pairs(train_pools.train, n_train, train_rng, f"{train_data} train pool")
+    test = make_pairs(test_pools.test, n_test, test_rng, f"{test_data} test pool")
+    return train, test
+
+
+_POOLS: dict[str, Pools] = {}
+
+
+def _cached_pools(spec: str) -> Pools:
+    """Sources are read once per process: repeated runs re-pair, they do not re-read files."""
+    if spec not in _POOLS:
+        _POOLS[spec] = load_source(spec)
+    return _POOLS[spec]

@@ -1,0 +1,46 @@
+"""Shared fixtures: every user directory points at a temporary one (simonw/llm's rule)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+T10K = Path(__file__).resolve().parents[1].parent / "shared" / "mnist_t10k"
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    """One pairzoo cache per test session: the embedded digits are parsed once, not per test."""
+    return tmp_path_factory.mktemp("pairzoo_cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(session_cache, tmp_path, monkeypatch):
+    """User folders in temporary places, and no test ever reaches for the network."""
+    from pairzoo.data import sources
+
+    monkeypatch.setattr(sources, "_network_reachable", lambda *args, **kwargs: False)
+    monkeypatch.setenv("PAIRZOO_CACHE", str(session_cache))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def t10k() -> Path:
+    if not (T10K / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"the MNIST test split is not at {T10K}")
+    return T10K
+
+
+@pytest.fixture(scope="session")
+def tiny_pairs():
+    """64 train and 64 test pairs from the embedded digits (seed 0)."""
+    from pairzoo.data import load_pairs
+
+    return load_pairs(64, 64, seed=0)
