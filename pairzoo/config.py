@@ -1,0 +1,295 @@
+"""Configs as dataclasses: one per tower family, the model, the training recipe, the source.
+
+A preset (zoo_configs/NAME.toml) is these dataclasses as TOML. Overrides may only name fields
+that exist, and their values are type-checked, so a typo fails loudly instead of being ignored
+(nanoGPT's rule). Choices are validated in `__post_init__`, so a bad preset fails at load time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import tomllib
+
+from pairzoo.errors import ConfigError
+
+# --- towers: one dataclass per family (pairzoo/towers/<kind>.py builds it) -------------------
+
+
+@dataclass
+class CNNTower:
+    """Convolutions (each: conv -> [batch norm] -> ReLU -> [max-pool]) then dense layers.
+
+    With `fully_convolutional`, the dense layers are convolutions too: the first spans the
+    remaining feature map, the rest are 1x1 (LeNet5 fully convolutional of report 001).
+    """
+
+    kind: str = "cnn"
+    filters: list[int] = field(default_factory=lambda: [32, 64])  # channels, one per conv
+    kernel_sizes: list[int] = field(default_factory=lambda: [3])  # one per conv, or one for all
+    padding: str = "valid"  # "valid" | "same"
+    pool_sizes: list[int] = field(default_factory=lambda: [2])  # max-pool after conv i; 1 = none
+    dense_units: list[int] = field(default_factory=lambda: [200])  # hidden layers before output
+    fully_convolutional: bool = False
+    batchnorm: bool = False  # after every convolution (and every dense layer if dense_batchnorm)
+    dense_batchnorm: bool = False
+    conv_dropout: float = 0.0  # after every conv block
+    dropout: float = 0.0  # after every hidden dense layer
+
+
+@dataclass
+class ResNetTower:
+    """A stem convolution, `blocks` residual blocks at constant width and size, dense layers."""
+
+    kind: str = "resnet"
+    channels: int = 32
+    kernel_size: int = 3
+    blocks: int = 3
+    stem_pool: int = 1  # max-pool after the stem; 1 = none
+    final_pool: int = 1  # average-pool before the dense layers; 1 = none
+    dense_units: list[int] = field(default_factory=list)
+    batchnorm: bool = True
+    dropout: float = 0.0
+
+
+@dataclass
+class RNNTower:
+    """An Elman RNN reading the image one row at a time (14 steps of 14 pixels)."""
+
+    kind: str = "rnn"
+    units: int = 64
+    layers: int = 1
+    dense_units: list[int] = field(default_factory=list)
+    dropout: float = 0.0
+
+
+@dataclass
+class MLPTower:
+    """Flattened pixels through dense layers: [dense -> [batch norm] -> ReLU -> [dropout]]*."""
+
+    kind: str = "mlp"
+    dense_units: list[int] = field(default_factory=lambda: [128])
+    batchnorm: bool = False
+    dropout: float = 0.0
+
+
+TOWER_KINDS: dict[str, type] = {"cnn": CNNTower, "resnet": ResNetTower, "rnn": RNNTower,
+                                 "mlp": MLPTower}
+TowerConfig = Union[CNNTower, ResNetTower, RNNTower, MLPTower]  # noqa: UP007 (runtime use)
+
+FAMILIES = ("siamese", "two_channel")
+HEADS = ("mlp", "argmax", "probabilistic")
+HEAD_INPUTS = ("logits", "probabilities")
+
+
+@dataclass
+class ModelConfig:
+    """One architecture: tower x weight sharing x head x loss weights."""
+
+    family: str = "siamese"  # siamese: a tower per digit | two_channel: one net on 2x14x14
+    tower: TowerConfig = field(default_factory=CNNTower)
+    share_weights: bool = True  # siamese: one tower called twice, or two towers
+    head: str = "mlp"  # mlp (learned) | argmax | probabilistic (hard-coded comparisons)
+    head_units: list[int] = field(default_factory=lambda: [72])  # hidden layers of the mlp head
+    head_input: str = "logits"  # what the mlp head reads: the digit logits or probabilities
+    head_batchnorm: bool = False
+    head_dropout: float = 0.0
+    aux_weight: float = 1.0  # weight of each digit loss; 0 turns the auxiliary losses off
+    compare_weight: float = 1.0  # weight of the comparison loss
+    expected_params: int = 0  # our trainable count (a golden test holds it; 0 = not pinned)
+
+    def __post_init__(self):
+        _choice("family", self.family, FAMILIES)
+        _choice("head", self.head, HEADS)
+        _choice("head_input", self.head_input, HEAD_INPUTS)
+        if self.aux_weight < 0 or self.compare_weight < 0:
+            raise ConfigError("loss weights must be >= 0")
+        if self.family == "two_channel" and self.head != "mlp":
+            raise ConfigError(
+                "a two_channel network has no separate digits to compare: use head='mlp' "
+                "(or a siamese model for the hard-coded heads)"
+            )
+        if self.family == "two_channel" and self.head_units:
+            raise ConfigError("a two_channel network decides with its own dense layers: put "
+                              "them in tower.dense_units and set head_units = []")
+        if self.family == "two_channel" and self.aux_weight > 0:
+            raise ConfigError("a two_channel network has no digit outputs: set aux_weight = 0")
+        if self.family == "siamese" and self.head == "argmax" and self.aux_weight == 0:
+            raise ConfigError(
+                "the argmax head passes no gradient: it learns only through the digit losses; "
+                "set aux_weight > 0"
+            )
+        if self.aux_weight == 0 and self.compare_weight == 0:
+            raise ConfigError("all loss weights are 0: nothing would be trained")
+
+    @property
+    def trains_compare(self) -> bool:
+        """Whether the comparison loss can pass a gradient (argmax cannot)."""
+        return self.compare_weight > 0 and self.head != "argmax"
+
+    @property
+    def has_digit_outputs(self) -> bool:
+        return self.family == "siamese"
+
+
+@dataclass
+class TrainConfig:
+    """The training recipe."""
+
+    optimizer: str = "adam"  # adam | sgd
+    learning_rate: float = 1e-3
+    momentum: float = 0.0  # sgd only
+    weight_decay: float = 0.0
+    epochs: int = 25
+    batch_size: int = 100
+    n_train: int = 1000
+    n_test: int = 1000
+
+    def __post_init__(self):
+        _choice("optimizer", self.optimizer, ("adam", "sgd"))
+        for name in ("epochs", "batch_size", "n_train", "n_test"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1; got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be > 0; got {self.learning_rate}")
+
+
+@dataclass
+class SourceInfo:
+    """Where a zoo entry comes from, and what its report measured."""
+
+    report: str = ""  # file name in the seeds folder
+    model: str = ""  # the report's own name for the model
+    params: int = 0  # the report's parameter count (0 = not given)
+    params_exact: bool = False  # a layer table fixes the count: ours must equal it
+    figure: str = ""  # the report's headline result, as written
+    test_error: float = 0.0  # its mean test error in percent (0 = not given)
+    test_error_std: float = 0.0
+    notes: str = ""  # reading choices where the report is vague
+
+
+@dataclass
+class Preset:
+    name: str
+    model: ModelConfig
+    train: TrainConfig
+    source: SourceInfo
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **dataclasses.asdict(self)}
+
+
+# --- parsing and overrides -------------------------------------------------------------------
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _check_type(key: str, value: Any, hint: Any) -> Any:
+    """Return `value` if it fits `hint` (ints are accepted for floats), else raise ConfigError."""
+    origin = typing.get_origin(hint)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            value = [value]  # a scalar where a list is expected means "one for all"
+        return [_check_type(key, v, item) for v in value]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
+        raise ConfigError(f"{key} must be {hint.__name__}; got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], where: str):
+    """Instantiate dataclass `cls` from `values`, rejecting unknown keys and wrong types."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {sorted(known)}"
+            raise ConfigError(f"unknown key {where}{key}{hint}")
+        kwargs[key] = value if key == "tower" else _check_type(where + key, value, hints[key])
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ConfigError(f"bad {where.rstrip('.') or 'config'}: {e}") from e
+
+
+def tower_from_dict(values: dict[str, Any]) -> TowerConfig:
+    kind = values.get("kind", "cnn")
+    if kind not in TOWER_KINDS:
+        raise ConfigError(f"unknown tower kind {kind!r}; use one of {', '.join(TOWER_KINDS)}")
+    return _build(TOWER_KINDS[kind], values, "tower.")
+
+
+def model_from_dict(values: dict[str, Any]) -> ModelConfig:
+    values = dict(values)
+    values["tower"] = tower_from_dict(values.get("tower", {}))
+    return _build(ModelConfig, values, "model.")
+
+
+def preset_from_dict(name: str, data: dict[str, Any]) -> Preset:
+    unknown = set(data) - {"model", "train", "source"}
+    if unknown:
+        raise ConfigError(f"preset {name}: unknown sections {sorted(unknown)}")
+    return Preset(
+        name=name,
+        model=model_from_dict(data.get("model", {})),
+        train=_build(TrainConfig, data.get("train", {}), "train."),
+        source=_build(SourceInfo, data.get("source", {}), "source."),
+    )
+
+
+def preset_from_toml(name: str, text: str) -> Preset:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"preset {name} is not valid TOML: {e}") from e
+    return preset_from_dict(name, data)
+
+
+def apply_overrides(preset: Preset, overrides: dict[str, Any]) -> Preset:
+    """A copy of `preset` with overrides applied; `None` values are dropped (CLI defaults).
+
+    Keys are field names: `share_weights`, `head`, `tower.dropout`, `train.epochs`, ... A bare
+    key is looked up in the model, then the training recipe. Changing `tower.kind` starts the
+    tower from that family's defaults.
+    """
+    data = preset.to_dict()
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        section, _, leaf = key.rpartition(".")
+        if not section:
+            section = "model" if leaf in data["model"] or leaf not in data["train"] else "train"
+        target = {"model": data["model"], "train": data["train"], "tower": data["model"]["tower"],
+                  "model.tower": data["model"]["tower"], "source": data["source"]}.get(section)
+        if target is None:
+            raise ConfigError(f"unknown override section {section!r} in {key!r}; "
+                              "use model., tower. or train.")
+        if section in ("tower", "model.tower") and leaf == "kind" and value != target["kind"]:
+            target.clear()
+        target[leaf] = value
+    name = data.pop("name")
+    return preset_from_dict(name, data)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key=value` from the command line; the value is read as TOML (true, 0.5, [32, 64], 'x')."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set takes KEY=VALUE (e.g. tower.dropout=0.2); got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # a bare word: a string such as head=argmax
+    return key.strip(), value
+

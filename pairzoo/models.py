@@ -1,0 +1,89 @@
+"""Assembly: tower(s) + head -> one multi-output functional model.
+
+    pair (N, 2, 14, 14) raw 0-255 pixels
+      -> normalise (inside the model, so an exported model takes what an app has)
+      -> siamese:     split -> tower(s) -> digit logits a, b -> softmax -> digit_a, digit_b
+                                                            -> head -> compare
+      -> two_channel: channels-last (N, 14, 14, 2) -> one network -> compare
+
+`PairModel` is a functional model whose config *is* the `ModelConfig`: saving stores that
+config and `from_config` rebuilds the graph from it (keras-hub's pattern), which also sidesteps
+the serialization of nested shared sub-models that broke in early Keras 3 (keras#19326).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+from keras import layers
+
+from pairzoo.config import ModelConfig, model_from_dict
+from pairzoo.heads import apply_head
+from pairzoo.layers import PACKAGE, SplitPair, TwoClassProbability
+from pairzoo.towers import build_tower
+
+PAIR_SHAPE = (2, 14, 14)
+# MNIST's pixel mean and std (of x / 255): the normalisation the reports use.
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PairModel(keras.Model):
+    """A pair-comparison network with outputs {compare, digit_a, digit_b} (siamese) or
+    {compare} (two_channel). Build it from a `ModelConfig` or its dict."""
+
+    def __init__(self, config: ModelConfig | dict, name: str = "pair_model", **kwargs):
+        if isinstance(config, dict):
+            config = model_from_dict(config)
+        pair = keras.Input(PAIR_SHAPE, name="pair")
+        x = layers.Rescaling(1 / (255 * MNIST_STD), offset=-MNIST_MEAN / MNIST_STD,
+                             name="normalize")(pair)
+        outputs = _two_channel(config, x) if config.family == "two_channel" else _siamese(config, x)
+        super().__init__(inputs=pair, outputs=outputs, name=name, **kwargs)
+        self.model_config = config
+
+    def get_config(self):
+        return {"config": dataclasses.asdict(self.model_config), "name": self.name,
+                "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(**config)
+
+    @property
+    def towers(self) -> list[keras.Model]:
+        """The digit tower sub-models: one when weights are shared, else two."""
+        return [layer for layer in self.layers if isinstance(layer, keras.Model)]
+
+
+def _siamese(config: ModelConfig, x) -> dict:
+    first, second = SplitPair(name="split_pair")(x)  # (N, 14, 14, 1) each
+    if config.share_weights:
+        tower = build_tower(config.tower, (14, 14, 1), 10, name="tower")
+        towers = (tower, tower)
+    else:
+        towers = tuple(build_tower(config.tower, (14, 14, 1), 10, name=f"tower_{side}")
+                       for side in "ab")
+    logits_a, logits_b = towers[0](first), towers[1](second)  # (N, 10) each
+    probs_a = layers.Softmax(name="digit_a")(logits_a)
+    probs_b = layers.Softmax(name="digit_b")(logits_b)
+    compare = apply_head(config, logits_a, logits_b, probs_a, probs_b)
+    return {"compare": compare, "digit_a": probs_a, "digit_b": probs_b}
+
+
+def _two_channel(config: ModelConfig, x) -> dict:
+    """One network on both digits as channels; its dense layers are the decision layers."""
+    image = layers.Permute((2, 3, 1), name="channels_last")(x)  # (N, 14, 14, 2)
+    logits = build_tower(config.tower, (14, 14, 2), 2, name="network")(image)  # (N, 2)
+    return {"compare": TwoClassProbability(name="compare")(logits)}
+
+
+def build_model(config: ModelConfig, name: str = "pair_model") -> PairModel:
+    return PairModel(config, name=name)
+
+
+def count_trainable_params(model: keras.Model) -> int:
+    """Trainable parameters, as PyTorch's `sum(p.numel() for p in parameters())` counts them
+    (batch-norm running statistics are buffers there and non-trainable weights here)."""
+    return int(sum(keras.ops.size(w) for w in model.trainable_weights))
