@@ -1,0 +1,46 @@
+"""The command line: parse, call the library, print. No logic lives here.
+
+Each group of commands is a module in `pairzoo/commands/`; heavy imports (Keras, TensorFlow)
+happen inside the command functions, so `pairzoo --help` and `pairzoo list` start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from pairzoo._quiet import quiet_tensorflow
+from pairzoo.commands import COMMAND_MODULES
+from pairzoo.commands.common import Parser
+from pairzoo.errors import PairzooError
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="pairzoo", description="Pair-comparison networks on MNIST digit "
+                    "pairs: train, evaluate, export and compare the zoo.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=Parser)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_parsers(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    quiet_tensorflow()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except PairzooError as e:
+        print(f"pairzoo: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pairzoo: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug, not bad input: still one line unless asked for more
+        if os.environ.get("PAIRZOO_DEBUG"):
+            raise
+        first_line = (str(e).strip().splitlines() or [""])[0]
+        print(f"pairzoo: internal error: {type(e).__name__}: {first_line} "
+              "(set PAIRZOO_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1

@@ -1,0 +1,5 @@
+"""One module per group of commands. Each exposes `add_parsers(commands)`, which registers its
+sub-commands with argparse; the command functions import the library lazily, so building the
+parser (and `pairzoo --help`) never imports TensorFlow."""
+
+COMMAND_MODULES = ("pairzoo.commands.zoo", "pairzoo.commands.train")
