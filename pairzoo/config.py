@@ -22,23 +22,33 @@ from pairzoo.errors import ConfigError
 
 @dataclass
 class CNNTower:
-    """Convolutions (each: conv -> [batch norm] -> ReLU -> [max-pool]) then dense layers.
+    """Convolutions (each: conv -> [batch norm] -> ReLU -> [max-pool] -> [dropout]) then dense
+    layers, then the output layer.
 
-    With `fully_convolutional`, the dense layers are convolutions too: the first spans the
-    remaining feature map, the rest are 1x1 (LeNet5 fully convolutional of report 001).
+    Per-convolution fields take one value for all convolutions or one per convolution. With
+    `fully_convolutional`, the dense layers are convolutions too: the first spans the remaining
+    feature map, the rest are 1x1 (LeNet5 fully convolutional of report 001).
     """
 
     kind: str = "cnn"
     filters: list[int] = field(default_factory=lambda: [32, 64])  # channels, one per conv
-    kernel_sizes: list[int] = field(default_factory=lambda: [3])  # one per conv, or one for all
+    kernel_sizes: list[int] = field(default_factory=lambda: [3])
     padding: str = "valid"  # "valid" | "same"
     pool_sizes: list[int] = field(default_factory=lambda: [2])  # max-pool after conv i; 1 = none
+    pool_strides: list[int] = field(default_factory=lambda: [0])  # 0 = the pool size
+    batchnorm: list[bool] = field(default_factory=lambda: [False])  # after conv i
+    conv_dropout: list[float] = field(default_factory=lambda: [0.0])  # after conv block i
     dense_units: list[int] = field(default_factory=lambda: [200])  # hidden layers before output
-    fully_convolutional: bool = False
-    batchnorm: bool = False  # after every convolution (and every dense layer if dense_batchnorm)
     dense_batchnorm: bool = False
-    conv_dropout: float = 0.0  # after every conv block
     dropout: float = 0.0  # after every hidden dense layer
+    fully_convolutional: bool = False
+    bn_after_relu: bool = False  # conv blocks: ReLU -> BN, as some reports' code has it
+    dense_bn_after_relu: bool = False  # the same for the dense (or fc-conv) layers
+    output_relu: bool = False  # a ReLU (and maybe BN) on the digit outputs, as reports 001/003
+    output_batchnorm: bool = False
+
+    def __post_init__(self):
+        _choice("padding", self.padding, ("valid", "same"))
 
 
 @dataclass
@@ -63,6 +73,7 @@ class RNNTower:
     kind: str = "rnn"
     units: int = 64
     layers: int = 1
+    read_all_steps: bool = False  # flatten every step's output (14 x units), not the last only
     dense_units: list[int] = field(default_factory=list)
     dropout: float = 0.0
 
@@ -83,7 +94,7 @@ TowerConfig = Union[CNNTower, ResNetTower, RNNTower, MLPTower]  # noqa: UP007 (r
 
 FAMILIES = ("siamese", "two_channel")
 HEADS = ("mlp", "argmax", "probabilistic")
-HEAD_INPUTS = ("logits", "probabilities")
+HEAD_INPUTS = ("logits", "probabilities", "features")
 
 
 @dataclass
@@ -95,8 +106,10 @@ class ModelConfig:
     share_weights: bool = True  # siamese: one tower called twice, or two towers
     head: str = "mlp"  # mlp (learned) | argmax | probabilistic (hard-coded comparisons)
     head_units: list[int] = field(default_factory=lambda: [72])  # hidden layers of the mlp head
-    head_input: str = "logits"  # what the mlp head reads: the digit logits or probabilities
-    head_batchnorm: bool = False
+    # what the mlp head reads: the digit logits, their probabilities, or the towers' features
+    # (then the towers have no digit layer and the model no digit outputs)
+    head_input: str = "logits"
+    head_batchnorm: bool = False  # ReLU -> BN in each hidden layer (report 001's code)
     head_dropout: float = 0.0
     aux_weight: float = 1.0  # weight of each digit loss; 0 turns the auxiliary losses off
     compare_weight: float = 1.0  # weight of the comparison loss
@@ -116,8 +129,9 @@ class ModelConfig:
         if self.family == "two_channel" and self.head_units:
             raise ConfigError("a two_channel network decides with its own dense layers: put "
                               "them in tower.dense_units and set head_units = []")
-        if self.family == "two_channel" and self.aux_weight > 0:
-            raise ConfigError("a two_channel network has no digit outputs: set aux_weight = 0")
+        if not self.has_digit_outputs and self.aux_weight > 0:
+            raise ConfigError(f"this {self.family} model has no digit outputs (head_input="
+                              f"{self.head_input!r}): set aux_weight = 0")
         if self.family == "siamese" and self.head == "argmax" and self.aux_weight == 0:
             raise ConfigError(
                 "the argmax head passes no gradient: it learns only through the digit losses; "
@@ -133,7 +147,10 @@ class ModelConfig:
 
     @property
     def has_digit_outputs(self) -> bool:
-        return self.family == "siamese"
+        """Siamese models classify each digit, unless a learned head reads raw tower features
+        (a hard-coded head always needs the digits)."""
+        return self.family == "siamese" and not (self.head == "mlp"
+                                                 and self.head_input == "features")
 
 
 @dataclass

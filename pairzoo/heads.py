@@ -6,26 +6,25 @@ from keras import layers
 
 from pairzoo.config import ModelConfig
 from pairzoo.layers import DigitComparison, TwoClassProbability
+from pairzoo.towers.blocks import apply_norm_relu
 
 
-def apply_head(config: ModelConfig, logits_a, logits_b, probs_a, probs_b):
-    """The `compare` tensor (N, 1) for the configured head."""
+def apply_head(config: ModelConfig, outputs_a, outputs_b, probs_a=None, probs_b=None):
+    """The `compare` tensor (N, 1) for the configured head.
+
+    `outputs_a/b` are the towers' outputs (digit logits, or features when the head reads
+    features); `probs_a/b` the digit probabilities (None without digit outputs).
+    """
     if config.head in ("argmax", "probabilistic"):
         return DigitComparison(mode=config.head, name="compare")(probs_a, probs_b)
-    inputs = (logits_a, logits_b) if config.head_input == "logits" else (probs_a, probs_b)
-    x = layers.Concatenate(name="decision_input")(list(inputs))  # (N, 20)
-    return apply_decision_mlp(x, config.head_units, batchnorm=config.head_batchnorm,
-                              dropout=config.head_dropout)
-
-
-def apply_decision_mlp(x, units: list[int], *, batchnorm: bool = False, dropout: float = 0.0):
-    """Hidden layers, then 2 decision logits [a > b, a <= b] -> P(a <= b)."""
-    for i, width in enumerate(units):
+    if config.head_input == "probabilities":
+        outputs_a, outputs_b = probs_a, probs_b
+    x = layers.Concatenate(name="decision_input")([outputs_a, outputs_b])  # (N, 20) for digits
+    for i, width in enumerate(config.head_units):
         x = layers.Dense(width, name=f"decision_dense{i}")(x)
-        if batchnorm:
-            x = layers.BatchNormalization(name=f"decision_dense{i}_bn")(x)
-        x = layers.ReLU(name=f"decision_dense{i}_relu")(x)
-        if dropout:
-            x = layers.Dropout(dropout, name=f"decision_dense{i}_dropout")(x)
-    logits = layers.Dense(2, name="decision_logits")(x)
+        # report 001's code puts the head's batch norm after its ReLU
+        x = apply_norm_relu(x, config.head_batchnorm, True, f"decision_dense{i}")
+        if config.head_dropout:
+            x = layers.Dropout(config.head_dropout, name=f"decision_dense{i}_dropout")(x)
+    logits = layers.Dense(2, name="decision_logits")(x)  # [a > b, a <= b]
     return TwoClassProbability(name="compare")(logits)

@@ -59,16 +59,19 @@ class PairModel(keras.Model):
 
 def _siamese(config: ModelConfig, x) -> dict:
     first, second = SplitPair(name="split_pair")(x)  # (N, 14, 14, 1) each
+    digit_units = 10 if config.has_digit_outputs else None  # None: towers give features
     if config.share_weights:
-        tower = build_tower(config.tower, (14, 14, 1), 10, name="tower")
+        tower = build_tower(config.tower, (14, 14, 1), digit_units, name="tower")
         towers = (tower, tower)
     else:
-        towers = tuple(build_tower(config.tower, (14, 14, 1), 10, name=f"tower_{side}")
+        towers = tuple(build_tower(config.tower, (14, 14, 1), digit_units, name=f"tower_{side}")
                        for side in "ab")
-    logits_a, logits_b = towers[0](first), towers[1](second)  # (N, 10) each
-    probs_a = layers.Softmax(name="digit_a")(logits_a)
-    probs_b = layers.Softmax(name="digit_b")(logits_b)
-    compare = apply_head(config, logits_a, logits_b, probs_a, probs_b)
+    out_a, out_b = towers[0](first), towers[1](second)  # (N, 10) logits each, or features
+    if not config.has_digit_outputs:
+        return {"compare": apply_head(config, out_a, out_b)}
+    probs_a = layers.Softmax(name="digit_a")(out_a)
+    probs_b = layers.Softmax(name="digit_b")(out_b)
+    compare = apply_head(config, out_a, out_b, probs_a, probs_b)
     return {"compare": compare, "digit_a": probs_a, "digit_b": probs_b}
 
 

@@ -1,4 +1,5 @@
-"""Digit towers: one image (H, W, C) -> `output_units` logits. One module per family.
+"""Digit towers: one image (H, W, C) -> `output_units` logits (or, with None, the flattened
+features for a head that reads them). One module per family.
 
 `build_tower` returns a functional sub-model; calling that one instance on both digits is what
 weight sharing means.
@@ -16,8 +17,8 @@ _BUILDERS = {"cnn": build_cnn_tower, "resnet": build_resnet_tower, "rnn": build_
              "mlp": build_mlp_tower}
 
 
-def build_tower(config: TowerConfig, input_shape: tuple[int, int, int], output_units: int,
-                name: str):
+def build_tower(config: TowerConfig, input_shape: tuple[int, int, int],
+                output_units: int | None, name: str):
     return _BUILDERS[config.kind](config, input_shape, output_units, name=name)
 
 

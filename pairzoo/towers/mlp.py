@@ -9,10 +9,12 @@ from pairzoo.config import MLPTower
 from pairzoo.towers.blocks import apply_dense_stack
 
 
-def build_mlp_tower(config: MLPTower, input_shape, output_units: int, name: str) -> keras.Model:
+def build_mlp_tower(config: MLPTower, input_shape, output_units: int | None,
+                    name: str) -> keras.Model:
     image = keras.Input(input_shape, name=f"{name}_image")
     x = layers.Flatten(name=f"{name}_flatten")(image)
     x = apply_dense_stack(x, config.dense_units, batchnorm=config.batchnorm,
                           dropout=config.dropout, name=name)
-    logits = layers.Dense(output_units, name=f"{name}_logits")(x)
-    return keras.Model(image, logits, name=name)
+    if output_units is not None:
+        x = layers.Dense(output_units, name=f"{name}_logits")(x)
+    return keras.Model(image, x, name=name)
