@@ -18,7 +18,7 @@ def test_pairs_shapes_and_labels():
     for pairs in (train, test):
         assert pairs.pairs.shape == (1000, 2, 14, 14)
         assert pairs.pairs.dtype == np.float32
-        assert 0 <= pairs.pairs.min() and pairs.pairs.max() <= 255
+        assert pairs.pairs.min() >= 0 and pairs.pairs.max() <= 255
         assert pairs.digits.shape == (1000, 2)
         assert set(np.unique(pairs.digits)) <= set(range(10))
         np.testing.assert_array_equal(pairs.compare, pairs.digits[:, 0] <= pairs.digits[:, 1])

@@ -32,13 +32,15 @@ class PairSet:
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def targets(self) -> dict[str, np.ndarray]:
-        """Targets keyed by model output name, shaped as the losses expect."""
-        return {
+    def targets(self, outputs=("compare", "digit_a", "digit_b")) -> dict[str, np.ndarray]:
+        """Targets keyed by model output name, shaped as the losses expect; `outputs` picks
+        those a model has (two-channel models have only `compare`)."""
+        every = {
             "compare": self.compare.astype(np.float32)[:, None],  # (N, 1), like the output
             "digit_a": self.digits[:, 0],
             "digit_b": self.digits[:, 1],
         }
+        return {name: every[name] for name in outputs}
 
     def take(self, n: int) -> PairSet:
         return PairSet(self.pairs[:n], self.digits[:n], self.source)

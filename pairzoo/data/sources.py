@@ -131,6 +131,8 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataError(f"{path} is not an idx file (bad magic number); re-download it")
     ndim = raw[3]
     header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated: its header is cut short; re-download it")
     shape = tuple(int(d) for d in np.frombuffer(raw[4:header], dtype=">i4"))
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
@@ -168,7 +170,8 @@ def _read_idx_split(folder: Path, split: str) -> Digits | None:
 def load_idx(folder: str | Path) -> Pools:
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise DataError(f"idx folder {folder} does not exist; give idx:DIR with the MNIST idx files")
+        raise DataError(f"idx folder {folder} does not exist; "
+                        "give idx:DIR with the MNIST idx files")
     # torchvision keeps the files in MNIST/raw/ below its root
     for candidate in (folder, folder / "MNIST" / "raw", folder / "raw"):
         train, test = _read_idx_split(candidate, "train"), _read_idx_split(candidate, "test")
@@ -204,7 +207,8 @@ def load_keras_cache() -> Pools:
             train = Digits(f["x_train"].astype(np.uint8), f["y_train"].astype(np.int64))
             test = Digits(f["x_test"].astype(np.uint8), f["y_test"].astype(np.int64))
     except (OSError, KeyError, ValueError) as e:
-        raise DataError(f"{path} is not a valid Keras mnist.npz ({e}); delete and re-fetch it") from e
+        raise DataError(f"{path} is not a valid Keras mnist.npz ({e}); "
+                        "delete and re-fetch it") from e
     return Pools(train, test, f"keras ({path})")
 
 

@@ -1,0 +1,91 @@
+"""The CLI through its real entry point: exit codes, output, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ENV = {**os.environ, "COLUMNS": "200"}
+
+
+def run(*args, check_ok=True):
+    result = subprocess.run([sys.executable, "-m", "pairzoo", *args], capture_output=True,
+                            text=True, env=ENV, timeout=300)
+    if check_ok:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def assert_one_line_error(result, *phrases):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for phrase in phrases:
+        assert phrase in lines[0]
+
+
+def test_help_does_not_import_tensorflow():
+    code = ("import sys; from pairzoo.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('TF' if 'tensorflow' in sys.modules or 'keras' in sys.modules else 'clean')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
+    assert out.stdout.strip().endswith("clean")
+
+
+def test_list_shows_the_zoo():
+    out = run("list").stdout
+    assert "siamese_fullyconv" in out and "two_channel_baseline" in out
+    assert "70,906" in out
+    assert "siamese_argmax" in run("list", "siamese_*").stdout
+
+
+def test_train_evaluate_round_trip(tmp_path, t10k):
+    out_dir = tmp_path / "run"
+    result = run("train", "siamese_argmax", "--epochs", "1", "--seed", "2",
+                 "--set", "train.n_train=100", "--set", "train.n_test=100", "--out", str(out_dir))
+    assert "test error" in result.stdout
+    assert "epoch 1/1" in result.stderr  # plain progress lines when not a terminal
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert 0 <= metrics["test_error"] <= 100
+    evaluated = run("evaluate", str(out_dir), "--test-data", f"idx:{t10k}").stdout
+    assert "test_error" in evaluated and "digit_accuracy" in evaluated
+
+
+@pytest.mark.parametrize("args, phrases", [
+    (["train", "siamese_fulyconv"], ["unknown model", "siamese_fullyconv"]),
+    (["train", "siamese_fullyconv", "--epochs", "0"], ["--epochs", "positive integer"]),
+    (["train", "siamese_fullyconv", "--lr", "fast"], ["--lr"]),
+    (["train", "siamese_fullyconv", "--set", "tower.dropot=0.1"], ["dropout"]),
+    (["train", "siamese_fullyconv", "--train-data", "mnist"], ["unknown data source"]),
+    (["train", "siamese_fullyconv", "--train-data", "idx:/no/such/dir"], ["does not exist"]),
+    (["evaluate", "/no/such/run"], ["no model at"]),
+    (["list", "zzz*"], ["no model matches"]),
+    (["frobnicate"], ["invalid choice"]),
+])
+def test_bad_input_is_one_line(args, phrases):
+    assert_one_line_error(run(*args, check_ok=False), *phrases)
+
+
+def test_corrupt_files_are_one_line(tmp_path):
+    bad_model = tmp_path / "model.keras"
+    bad_model.write_bytes(b"not a zip file")
+    assert_one_line_error(run("evaluate", str(bad_model), check_ok=False), "cannot load")
+    data = tmp_path / "idx"
+    data.mkdir()
+    (data / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
+    (data / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01")
+    assert_one_line_error(
+        run("train", "siamese_argmax", "--test-data", f"idx:{data}", check_ok=False), "idx")
+
+
+def test_root_shim_is_the_same_cli():
+    shim = Path(__file__).resolve().parents[1] / "cli.py"
+    out = subprocess.run([sys.executable, str(shim), "list", "two_*"], capture_output=True,
+                         text=True, env=ENV)
+    assert out.returncode == 0 and "two_channel_baseline" in out.stdout

@@ -1,0 +1,98 @@
+"""One harness over every registered model (timm's and keras-hub's rule).
+
+Each zoo entry: builds; has its golden parameter count (and the report's, within 2 % or exactly
+where a layer table fixes it); a training step leaves no NaN; every active loss sends gradient to
+the tower; save and reload give identical outputs; shared weights are really shared.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pairzoo.models import count_trainable_params
+from pairzoo.registry import create_model, get_preset, list_models
+from pairzoo.training import compile_model, loss_setup
+
+NAMES = list_models()
+
+
+@pytest.fixture(scope="module")
+def batch(tiny_pairs):
+    train, _ = tiny_pairs
+    return train.take(16)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_model_harness(name, batch, tmp_path):
+    preset = get_preset(name)
+    keras.utils.set_random_seed(0)
+    model = create_model(name)
+    config = preset.model
+
+    # golden counts
+    params = count_trainable_params(model)
+    assert params == config.expected_params, f"{name}: {params} trainable parameters"
+    if preset.source.params:
+        if preset.source.params_exact:
+            assert params == preset.source.params
+        else:
+            assert abs(params - preset.source.params) <= 0.02 * preset.source.params
+
+    # outputs
+    outputs = model(batch.pairs)
+    expected = {"compare", "digit_a", "digit_b"} if config.has_digit_outputs else {"compare"}
+    assert set(outputs) == expected
+    assert outputs["compare"].shape == (16, 1)
+
+    # sharing: one tower instance called on both digits, or two
+    if config.family == "siamese":
+        assert len(model.towers) == (1 if config.share_weights else 2)
+
+    # every active loss sends gradient to every tower; together they reach every weight
+    losses, _ = loss_setup(config)
+    targets = batch.targets(model.output_names)
+    reached = set()
+    for output, loss_fn in losses.items():
+        with tf.GradientTape() as tape:
+            value = loss_fn(targets[output], model(batch.pairs, training=True)[output])
+        grads = tape.gradient(value, model.trainable_weights)
+        touched = {w.path for w, g in zip(model.trainable_weights, grads, strict=True)
+                   if g is not None and float(tf.reduce_max(tf.abs(g))) > 0}
+        reached |= touched
+        tower_paths = {w.path for t in model.towers for w in t.trainable_weights
+                       if output == "compare" or t.name in ("tower", f"tower_{output[-1]}")}
+        assert tower_paths & touched, f"{name}: loss {output} reaches no tower weight"
+    assert reached == {w.path for w in model.trainable_weights}, (
+        f"{name}: no gradient for {sorted({w.path for w in model.trainable_weights} - reached)}")
+
+    # one training step, no NaN
+    compile_model(model, preset)
+    model.train_on_batch(batch.pairs, targets)
+    for weight in model.weights:
+        assert np.isfinite(np.asarray(weight)).all(), f"{name}: {weight.path} is not finite"
+
+    # save and reload: identical outputs, identical config
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    assert reloaded.model_config == config
+    before, after = model.predict(batch.pairs, verbose=0), reloaded.predict(batch.pairs, verbose=0)
+    for key in before:
+        np.testing.assert_array_equal(before[key], after[key])
+    assert count_trainable_params(reloaded) == params
+
+
+def test_two_channel_baseline_has_exactly_70906_parameters():
+    """Report 000's Table 1 fixes every layer: 608 + 18,496 + 51,400 + 402."""
+    assert count_trainable_params(create_model("two_channel_baseline")) == 70_906
+
+
+def test_shared_tower_is_one_set_of_weights():
+    model = create_model("siamese_fullyconv")
+    unshared = create_model("siamese_fullyconv", share_weights=False)
+    assert len(model.towers) == 1
+    tower = count_trainable_params(model.towers[0])
+    assert count_trainable_params(unshared) - count_trainable_params(model) == tower
