@@ -1,0 +1,1 @@
+"""Experiments: repeated runs, grids, the results store, tables and plots."""
