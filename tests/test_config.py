@@ -65,3 +65,18 @@ def test_parse_override(text, expected):
 def test_parse_override_needs_key_and_value():
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_override("dropout")
+
+
+def test_zoo_table_in_docs_is_current():
+    """docs/ZOO.md holds `pairzoo list --markdown`; a preset change must regenerate it."""
+    import contextlib
+    import io
+    from pathlib import Path
+
+    from pairzoo.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["list", "--markdown"]) == 0
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "ZOO.md").read_text()
+    assert out.getvalue().strip() in docs, "regenerate docs/ZOO.md (see its header)"

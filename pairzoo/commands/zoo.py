@@ -15,10 +15,11 @@ def cmd_list(args) -> int:
     if args.markdown:
         import pandas as pd
 
-        frame = pd.DataFrame(rows)
+        frame = pd.DataFrame(rows, dtype=object)  # object: no int -> float for empty cells
         for column in ("params", "report params"):
-            frame[column] = frame[column].map(lambda n: f"{n:,}" if n == n and n else "-")
-        print(frame.to_markdown(index=False))
+            frame[column] = frame[column].map(lambda n: f"{n:,}" if n else "-")
+        # disable_numparse: keep "000" a report name and "70,906" as written
+        print(frame.to_markdown(index=False, disable_numparse=True))
         return 0
     from rich.table import Table
 
