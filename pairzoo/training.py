@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import keras
@@ -22,6 +22,7 @@ import pandas as pd
 
 from pairzoo.config import ModelConfig, Preset, TrainConfig
 from pairzoo.data import PairSet, load_pairs
+from pairzoo.errors import PairzooError
 from pairzoo.evaluation import device_scope, evaluate
 from pairzoo.models import build_model, count_trainable_params
 from pairzoo.registry import get_preset
@@ -73,16 +74,33 @@ def _fit_inputs(pairs: PairSet, outputs, batch_size: int, seed: int, shuffle: bo
             "shuffle": shuffle}
 
 
+ENGINES = ("auto", "fast", "fit")
+
+
 @dataclass
 class RunResult:
     """One finished training run."""
 
     preset: Preset
-    model: keras.Model
     history: pd.DataFrame
     metrics: dict
     seed: int
     data: dict = field(default_factory=dict)
+    _model: keras.Model | None = None
+    _trainer: object = None  # the fast path's CompiledTrainer, and its generation at the end
+    _generation: int = 0
+
+    @property
+    def model(self) -> keras.Model:
+        """The trained model. On the fast path the model belongs to a trainer that the next run
+        of the same architecture re-initialises; asking for it after that is an error, not
+        another run's weights."""
+        if self._trainer is not None and self._trainer.generation != self._generation:
+            raise PairzooError(
+                f"the model of this {self.preset.name} run (seed {self.seed}) was re-used by a "
+                "later run; save it (save_run) before training again, or train with engine='fit'"
+            )
+        return self._model
 
 
 def train(
@@ -95,12 +113,17 @@ def train(
     pairs: tuple[PairSet, PairSet] | None = None,
     device: str | None = None,
     callbacks: list | None = None,
+    engine: str = "auto",
 ) -> RunResult:
     """Train a zoo model on fresh pairs for `seed`; evaluate it on the test pairs.
 
     The same seed on the same machine gives the same pairs, initial weights, batch order and
-    metrics (`keras.utils.set_random_seed` seeds Python, numpy and the backend).
+    metrics. `engine`: "fast" (a traced epoch function reused across runs of the same
+    architecture; TensorFlow only), "fit" (`model.fit`, any backend), "auto" (fast on
+    TensorFlow, else fit). Both start from the same seeded initial weights.
     """
+    if engine not in ENGINES:
+        raise PairzooError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
     preset = name_or_preset if isinstance(name_or_preset, Preset) else get_preset(name_or_preset)
     if overrides:
         from pairzoo.config import apply_overrides
@@ -110,25 +133,41 @@ def train(
     if pairs is None:
         pairs = load_pairs(recipe.n_train, recipe.n_test, seed, train_data, test_data)
     train_pairs, test_pairs = pairs
-    keras.utils.set_random_seed(seed)
+    fast = engine == "fast" or (engine == "auto" and keras.backend.backend() == "tensorflow")
+    if fast and keras.backend.backend() != "tensorflow":
+        raise PairzooError("engine 'fast' needs the TensorFlow backend; use engine='fit'")
+    trainer = None
     with device_scope(device):
-        model = compile_model(build_model(preset.model, name=preset.name), preset)
-        outputs = list(model.output_names)
-        train_inputs = _fit_inputs(train_pairs, outputs, recipe.batch_size, seed, shuffle=True)
-        test_inputs = _fit_inputs(test_pairs, outputs, 1000, seed, shuffle=False)
-        validation = (test_inputs["x"] if "y" not in test_inputs
-                      else (test_inputs["x"], test_inputs["y"]))
-        start = time.perf_counter()
-        history = model.fit(**train_inputs, epochs=recipe.epochs, validation_data=validation,
-                            callbacks=list(callbacks or []), verbose=0)
-        seconds = time.perf_counter() - start
+        if fast:
+            from pairzoo.fastpath import fast_fit
+
+            trainer, frame, seconds = fast_fit(preset, train_pairs, test_pairs, seed, callbacks)
+            model = trainer.model
+        else:
+            model, frame, seconds = _fit(preset, train_pairs, test_pairs, seed, callbacks)
         metrics = evaluate(model, test_pairs)
     metrics.update(params=count_trainable_params(model), train_seconds=round(seconds, 3))
-    frame = pd.DataFrame(history.history)
     frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
     data = {"train_data": train_data, "test_data": test_data or train_data,
             "train_pool": train_pairs.source, "test_pool": test_pairs.source}
-    return RunResult(preset, model, frame, metrics, seed, data)
+    return RunResult(preset, frame, metrics, seed, data, model, trainer,
+                     trainer.generation if trainer else 0)
+
+
+def _fit(preset: Preset, train_pairs: PairSet, test_pairs: PairSet, seed: int, callbacks):
+    """The plain Keras path: build, compile, `model.fit` with the test set as validation."""
+    keras.utils.set_random_seed(seed)
+    recipe = preset.train
+    model = compile_model(build_model(preset.model, name=preset.name), preset)
+    outputs = list(model.output_names)
+    train_inputs = _fit_inputs(train_pairs, outputs, recipe.batch_size, seed, shuffle=True)
+    test_inputs = _fit_inputs(test_pairs, outputs, 1000, seed, shuffle=False)
+    validation = (test_inputs["x"] if "y" not in test_inputs
+                  else (test_inputs["x"], test_inputs["y"]))
+    start = time.perf_counter()
+    history = model.fit(**train_inputs, epochs=recipe.epochs, validation_data=validation,
+                        callbacks=list(callbacks or []), verbose=0)
+    return model, pd.DataFrame(history.history), time.perf_counter() - start
 
 
 def save_run(result: RunResult, out_dir: str | Path | None = None) -> Path:
@@ -138,12 +177,10 @@ def save_run(result: RunResult, out_dir: str | Path | None = None) -> Path:
     so an interrupted save never leaves a half-written run folder behind.
     """
     if out_dir is None:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         out_dir = Path("runs") / result.preset.name / f"{stamp}-seed{result.seed}"
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
-        from pairzoo.errors import PairzooError
-
         raise PairzooError(f"run folder {out_dir} already exists and is not empty; "
                            "choose another --out")
     out_dir.parent.mkdir(parents=True, exist_ok=True)

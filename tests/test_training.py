@@ -40,7 +40,8 @@ def test_metrics_land_on_the_right_heads(quick_run):
         assert key in metrics
 
 
-def test_run_folder_round_trip(quick_run, tmp_path):
+def test_run_folder_round_trip(tmp_path):
+    quick_run = train("siamese_fullyconv", seed=1, overrides=QUICK)
     run_dir = save_run(quick_run, tmp_path / "run")
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "config.json", "history.csv", "metrics.json", "model.keras"]
@@ -55,6 +56,46 @@ def test_run_folder_round_trip(quick_run, tmp_path):
     with pytest.raises(PairzooError, match="already exists"):
         save_run(quick_run, run_dir)  # never overwrites a finished run
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_reused_trainer_equals_a_fresh_one():
+    """The traced epoch function is reused across runs; a run must not depend on what ran
+    before it in the process."""
+    from pairzoo import fastpath
+
+    fastpath._TRAINERS.clear()
+    fresh = train("siamese_small_cnn", seed=5, overrides=QUICK, engine="fast")
+    train("siamese_small_cnn", seed=6, overrides=QUICK, engine="fast")  # moves every state
+    reused = train("siamese_small_cnn", seed=5, overrides=QUICK, engine="fast")
+    assert len(fastpath._TRAINERS) == 1
+    assert reused.metrics["test_error"] == fresh.metrics["test_error"]
+    pd.testing.assert_frame_equal(reused.history, fresh.history)
+
+
+def test_a_reused_model_is_refused_not_silently_wrong():
+    first = train("siamese_small_cnn", seed=1, overrides=QUICK, engine="fast")
+    assert first.model is not None  # still its own
+    train("siamese_small_cnn", seed=2, overrides=QUICK, engine="fast")
+    with pytest.raises(PairzooError, match="re-used by a later run"):
+        first.model  # noqa: B018
+
+
+def test_fast_path_matches_fit_in_distribution():
+    """Same model, recipe and seeds: mean test error within noise of model.fit's."""
+    recipe = {"train.epochs": 6, "train.n_train": 400, "train.n_test": 400}
+    errors = {engine: [train("siamese_small_cnn", seed=s, overrides=recipe,
+                             engine=engine).metrics["test_error"] for s in range(4)]
+              for engine in ("fast", "fit")}
+    fast, fit = np.array(errors["fast"]), np.array(errors["fit"])
+    noise = 3 * np.sqrt((fast.var(ddof=1) + fit.var(ddof=1)) / 4) + 2.0
+    assert abs(fast.mean() - fit.mean()) < noise, errors
+    assert set(train("siamese_small_cnn", seed=0, overrides=recipe, engine="fit")
+               .history.columns) >= {"loss", "compare_accuracy", "val_compare_accuracy"}
+
+
+def test_unknown_engine_is_a_clear_error():
+    with pytest.raises(PairzooError, match="unknown engine"):
+        train("siamese_small_cnn", engine="turbo")
 
 
 def test_train_and_test_sources_may_differ(t10k):

@@ -26,7 +26,7 @@ def cmd_train(args) -> int:
 
     preset = get_preset(args.name, **_overrides(args))
     result = train(preset, seed=args.seed, train_data=args.train_data,
-                   test_data=args.test_data, device=args.device,
+                   test_data=args.test_data, device=args.device, engine=args.engine,
                    callbacks=[EpochProgress(preset.name, preset.train.epochs)])
     run_dir = save_run(result, args.out)
     out = console()
@@ -69,6 +69,9 @@ def add_parsers(commands) -> None:
     p.add_argument("--train-data", default="embedded", help=f"{SOURCE_HELP} (embedded)")
     p.add_argument("--test-data", help="as --train-data (default: the same source)")
     p.add_argument("--device", choices=("cpu", "gpu"))
+    p.add_argument("--engine", choices=("auto", "fast", "fit"), default="auto",
+                   help="fast: traced epochs (TensorFlow); fit: keras fit; auto (default): "
+                        "fast where possible")
     p.add_argument("--out", help="run folder (default runs/NAME/TIME-seedS)")
     p.set_defaults(run=cmd_train)
 
