@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import tomllib
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Union
-
-import tomllib
 
 from pairzoo.errors import ConfigError
 
