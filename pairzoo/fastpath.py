@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 
 import keras
@@ -39,9 +40,12 @@ def configure_threads(family: str) -> bool:
     Measured here (2 cores, see benchmarks/): siamese models run fastest with intra-op 1 and
     inter-op 2, the two towers then running side by side; a single network gains from intra-op
     parallelism instead. Returns False when TF was already initialised (the settings are
-    process-wide and can no longer change), which is harmless.
+    process-wide and can no longer change), which is harmless. PAIRZOO_TF_THREADS="intra,inter"
+    overrides the choice (the benchmarks compare settings with it).
     """
     intra, inter = (1, 2) if family == "siamese" else (2, 1)
+    if os.environ.get("PAIRZOO_TF_THREADS"):
+        intra, inter = (int(n) for n in os.environ["PAIRZOO_TF_THREADS"].split(","))
     try:
         tf.config.threading.set_intra_op_parallelism_threads(intra)
         tf.config.threading.set_inter_op_parallelism_threads(inter)

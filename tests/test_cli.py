@@ -30,9 +30,10 @@ def assert_one_line_error(result, *phrases):
         assert phrase in lines[0]
 
 
-def test_help_does_not_import_tensorflow():
+@pytest.mark.parametrize("args", [["--help"], ["list"], ["train", "--help"]])
+def test_help_and_list_do_not_import_tensorflow(args):
     code = ("import sys; from pairzoo.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
             "print('TF' if 'tensorflow' in sys.modules or 'keras' in sys.modules else 'clean')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
     assert out.stdout.strip().endswith("clean")

@@ -1,0 +1,95 @@
+"""PyTorch eager references of two zoo models, trained the way the reports trained them.
+
+Same layers as the presets (`siamese_argmax`: report 000's CNN tower with the hard-coded
+comparison; `siamese_fullyconv`: report 001's LeNet5 fully convolutional with its 72-unit head),
+same pairs, same recipe (Adam, batch 100, digit losses, and the comparison loss where the head
+is learned). Used only by bench_training.py; needs `pip install -e ".[bench]"`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+class ArgmaxTower(nn.Module):
+    """Report 000's CNN on one digit: conv 32 -> pool -> conv 64 -> pool -> 200 -> 10."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 32, 3), nn.Conv2d(32, 64, 3)
+        self.fc1, self.fc2 = nn.Linear(256, 200), nn.Linear(200, 10)
+
+    def forward(self, x):
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        x = F.relu(F.max_pool2d(self.conv2(x), 2))
+        return self.fc2(F.relu(self.fc1(x.flatten(1))))
+
+
+class FullyConvTower(nn.Module):
+    """Report 001's LeNet5 fully convolutional tower (as in the authors' models.py)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(1, 32, 3), nn.BatchNorm2d(32)
+        self.conv2, self.bn2 = nn.Conv2d(32, 64, 3), nn.BatchNorm2d(64)
+        self.fc1, self.bn3 = nn.Conv2d(64, 120, 2), nn.BatchNorm2d(120)
+        self.fc2, self.bn4 = nn.Conv2d(120, 84, 1), nn.BatchNorm2d(84)
+        self.fc3, self.bn5 = nn.Conv2d(84, 10, 1), nn.BatchNorm2d(10)
+
+    def forward(self, x):
+        x = F.relu(F.max_pool2d(self.bn1(self.conv1(x)), 2))
+        x = F.relu(F.max_pool2d(self.bn2(self.conv2(x)), 2))
+        x = self.bn3(F.relu(self.fc1(x)))
+        x = self.bn4(F.relu(self.fc2(x)))
+        return self.bn5(F.relu(self.fc3(x))).flatten(1)
+
+
+class Siamese(nn.Module):
+    def __init__(self, tower: nn.Module, learned_head: bool):
+        super().__init__()
+        self.tower = tower
+        self.head = nn.Sequential(nn.Linear(20, 72), nn.ReLU(), nn.BatchNorm1d(72),
+                                  nn.Linear(72, 2)) if learned_head else None
+
+    def forward(self, pair):
+        pair = (pair / 255 - MNIST_MEAN) / MNIST_STD
+        a, b = self.tower(pair[:, 0:1]), self.tower(pair[:, 1:2])
+        if self.head is None:
+            compare = (a.argmax(1) <= b.argmax(1)).float()
+        else:
+            compare = self.head(torch.cat([a, b], 1))
+        return compare, a, b
+
+
+MODELS = {"siamese_argmax": (ArgmaxTower, False), "siamese_fullyconv": (FullyConvTower, True)}
+
+
+def train_once(name: str, pairs: np.ndarray, digits: np.ndarray, seed: int, epochs: int = 25,
+               batch_size: int = 100, lr: float = 1e-3) -> float:
+    """Train one run; returns its seconds (training only, as pairzoo's train_seconds)."""
+    torch.manual_seed(seed)
+    tower, learned = MODELS[name]
+    model = Siamese(tower(), learned)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    x = torch.from_numpy(pairs)
+    a, b = torch.from_numpy(digits[:, 0]).long(), torch.from_numpy(digits[:, 1]).long()
+    target = (a <= b).long()
+    start = time.perf_counter()
+    model.train()
+    for _ in range(epochs):
+        for index in torch.randperm(len(x)).split(batch_size):
+            compare, logits_a, logits_b = model(x[index])
+            loss = F.cross_entropy(logits_a, a[index]) + F.cross_entropy(logits_b, b[index])
+            if learned:
+                loss = loss + F.cross_entropy(compare, target[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return time.perf_counter() - start
