@@ -110,6 +110,9 @@ class ModelConfig:
     head_input: str = "logits"
     head_batchnorm: bool = False  # ReLU -> BN in each hidden layer (report 001's code)
     head_dropout: float = 0.0
+    # label-preserving augmentation of each digit while training (identity at inference)
+    augment_shift: float = 0.0  # random translation, up to this many pixels each way
+    augment_rotation: float = 0.0  # random rotation, up to this many degrees each way
     aux_weight: float = 1.0  # weight of each digit loss; 0 turns the auxiliary losses off
     compare_weight: float = 1.0  # weight of the comparison loss
     expected_params: int = 0  # our trainable count (a golden test holds it; 0 = not pinned)
@@ -118,6 +121,8 @@ class ModelConfig:
         _choice("family", self.family, FAMILIES)
         _choice("head", self.head, HEADS)
         _choice("head_input", self.head_input, HEAD_INPUTS)
+        if self.augment_shift < 0 or self.augment_rotation < 0:
+            raise ConfigError("augment_shift and augment_rotation must be >= 0")
         if self.aux_weight < 0 or self.compare_weight < 0:
             raise ConfigError("loss weights must be >= 0")
         if self.family == "two_channel" and self.head != "mlp":

@@ -57,8 +57,30 @@ class PairModel(keras.Model):
         return [layer for layer in self.layers if isinstance(layer, keras.Model)]
 
 
+def _augmentation(config: ModelConfig):
+    """Keras's random translation/rotation: active in training only, an identity (no ops) at
+    inference and in exports. Called once per digit, so each digit gets its own draw."""
+    steps = []
+    if config.augment_shift:
+        factor = config.augment_shift / 14
+        steps.append(layers.RandomTranslation(factor, factor, fill_mode="constant",
+                                              name="augment_shift"))
+    if config.augment_rotation:
+        steps.append(layers.RandomRotation(config.augment_rotation / 360, fill_mode="constant",
+                                           name="augment_rotation"))
+    return steps
+
+
+def _augment(steps, image):
+    for step in steps:
+        image = step(image)
+    return image
+
+
 def _siamese(config: ModelConfig, x) -> dict:
     first, second = SplitPair(name="split_pair")(x)  # (N, 14, 14, 1) each
+    steps = _augmentation(config)
+    first, second = _augment(steps, first), _augment(steps, second)
     digit_units = 10 if config.has_digit_outputs else None  # None: towers give features
     if config.share_weights:
         tower = build_tower(config.tower, (14, 14, 1), digit_units, name="tower")
@@ -78,6 +100,7 @@ def _siamese(config: ModelConfig, x) -> dict:
 def _two_channel(config: ModelConfig, x) -> dict:
     """One network on both digits as channels; its dense layers are the decision layers."""
     image = layers.Permute((2, 3, 1), name="channels_last")(x)  # (N, 14, 14, 2)
+    image = _augment(_augmentation(config), image)  # the same draw for both digits
     logits = build_tower(config.tower, (14, 14, 2), 2, name="network")(image)  # (N, 2)
     return {"compare": TwoClassProbability(name="compare")(logits)}
 

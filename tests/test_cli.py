@@ -56,6 +56,13 @@ def test_train_evaluate_round_trip(tmp_path, t10k):
     assert 0 <= metrics["test_error"] <= 100
     evaluated = run("evaluate", str(out_dir), "--test-data", f"idx:{t10k}").stdout
     assert "test_error" in evaluated and "digit_accuracy" in evaluated
+    # same seed, another process: the same metrics (all but the wall time)
+    run("train", "siamese_argmax", "--epochs", "1", "--seed", "2", "--set", "train.n_train=100",
+        "--set", "train.n_test=100", "--out", str(tmp_path / "again"))
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    for metrics in (metrics, again):
+        metrics.pop("train_seconds")
+    assert again == metrics
 
 
 @pytest.mark.parametrize("args, phrases", [
