@@ -1,0 +1,124 @@
+"""One display for a whole experiment: runs done / total with the time left, and the current
+run's epochs. A rich live display on a terminal; one plain line per finished run otherwise
+(logs of background jobs stay readable)."""
+
+from __future__ import annotations
+
+import functools
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from pairzoo.experiments.plan import PlannedRun, TimeModel, format_duration
+
+
+def _epoch_summary(logs: dict) -> str:
+    parts = [f"loss {logs['loss']:.3f}"] if logs.get("loss") is not None else []
+    for key in ("val_compare_accuracy", "val_accuracy"):
+        if logs.get(key) is not None:
+            parts.append(f"test acc {100 * logs[key]:.1f}%")
+            break
+    return "  ".join(parts)
+
+
+@functools.cache
+def _epoch_callback_class():
+    """Built on first use so that importing this module does not import Keras."""
+    import keras
+
+    class EpochCallback(keras.callbacks.Callback):
+        def __init__(self, display: ExperimentProgress):
+            super().__init__()
+            self.display = display
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.display.epoch_done(epoch + 1, logs or {})
+
+    return EpochCallback
+
+
+class ExperimentProgress:
+    """Use as a context manager around the runs of one plan."""
+
+    def __init__(self, title: str, runs: list[PlannedRun], done: int, times: TimeModel,
+                 console: Console | None = None):
+        self.title, self.times = title, times
+        self.pending = list(runs)  # not started yet, in order
+        self.total, self.done = len(runs) + done, done
+        self.console = console or Console(stderr=True)
+        self._live = self.console.is_terminal
+        self._current: PlannedRun | None = None
+        self._epochs_done = 0
+
+    # --- the time left ---------------------------------------------------------------------
+
+    def seconds_left(self) -> float:
+        left = self.times.total(self.pending)
+        if self._current is not None:
+            epochs = self._current.preset.train.epochs
+            left += self.times.seconds(self._current) * (1 - self._epochs_done / epochs)
+        return left
+
+    def _left(self) -> str:
+        return f"about {format_duration(self.seconds_left())} left"
+
+    # --- events ----------------------------------------------------------------------------
+
+    def __enter__(self):
+        message = (f"{self.title}: {len(self.pending)} runs to do, {self.done} already in the "
+                   f"store; {self._left()}")
+        if self._live:
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"), console=self.console, transient=False)
+            self._progress.start()
+            self._overall = self._progress.add_task(self.title, total=self.total,
+                                                    completed=self.done, info=self._left())
+            self._run_task = self._progress.add_task("", total=1, visible=False, info="")
+        else:
+            self.console.print(message, highlight=False)
+        return self
+
+    def __exit__(self, *exc):
+        if self._live:
+            self._progress.stop()
+
+    def run_started(self, run: PlannedRun) -> list:
+        """Marks `run` current; returns the Keras callbacks that report its epochs."""
+        self.pending.remove(run)
+        self._current, self._epochs_done = run, 0
+        if self._live:
+            self._progress.reset(self._run_task, total=run.preset.train.epochs, visible=True,
+                                 description=f"  {run.label} seed {run.seed}"
+                                 + (f" fold {run.fold}" if run.fold is not None else ""),
+                                 info="")
+        return [_epoch_callback_class()(self)]
+
+    def skipped(self, run: PlannedRun) -> None:
+        """`run` turned up in the store, finished by a concurrent experiment."""
+        self.pending.remove(run)
+        self.done += 1
+        if self._live:
+            self._progress.update(self._overall, completed=self.done, info=self._left())
+        else:
+            self.console.print(f"[{self.done}/{self.total}] {run.label} seed {run.seed}: "
+                               "finished by another process", highlight=False)
+
+    def epoch_done(self, epoch: int, logs: dict) -> None:
+        self._epochs_done = epoch
+        if self._live:
+            self._progress.update(self._run_task, completed=epoch, info=_epoch_summary(logs))
+            self._progress.update(self._overall, info=self._left())
+
+    def run_finished(self, run: PlannedRun, row: dict) -> None:
+        self.done += 1
+        self._current = None
+        self.times.add(row)
+        if self._live:
+            self._progress.update(self._overall, completed=self.done, info=self._left())
+            return
+        where = f" fold {run.fold}" if run.fold is not None else ""
+        self.console.print(
+            f"[{self.done}/{self.total}] {run.label} seed {run.seed}{where}: test error "
+            f"{row['test_error']:.2f} % in {row['seconds']:.0f} s; {self._left()}",
+            highlight=False)

@@ -1,0 +1,150 @@
+"""Run a plan against a store: train each run not already there, append its row as it ends.
+
+`train` is pairzoo.training.train through its public signature. It is imported only when a
+run is actually pending, so re-running a finished experiment (or a dry run) never loads
+TensorFlow; tests pass a fake `train_fn` to exercise the machinery in milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from pairzoo.experiments.plan import PlannedRun, TimeModel, plan_search, plan_table
+from pairzoo.experiments.progress import ExperimentProgress
+from pairzoo.experiments.selection import choose, chosen_labels
+from pairzoo.experiments.spec import ExperimentSpec
+from pairzoo.experiments.store import ResultsStore
+
+
+def split_folds(pairs, folds: int, fold: int):
+    """(train, validation) PairSets: fold `fold` of `folds` contiguous slices is held out.
+    Pairs are already in random order (the pair protocol permutes the pool)."""
+    from pairzoo.data import PairSet
+
+    n = len(pairs)
+    start, stop = fold * n // folds, (fold + 1) * n // folds
+    held = np.zeros(n, dtype=bool)
+    held[start:stop] = True
+    source = f"{pairs.source}, fold {fold + 1}/{folds}"
+    return (PairSet(pairs.pairs[~held], pairs.digits[~held], source + " (train)"),
+            PairSet(pairs.pairs[held], pairs.digits[held], source + " (validation)"))
+
+
+def run_pairs(run: PlannedRun):
+    """Explicit pairs for train(), or None to let it draw the run's own from its seed."""
+    if run.fold is None and run.pairs_seed is None:
+        return None
+    from pairzoo.data import load_pairs
+
+    recipe = run.preset.train
+    data_seed = run.seed if run.pairs_seed is None else run.pairs_seed
+    n_test = 1 if run.fold is not None else recipe.n_test  # CV never touches the test pairs
+    train_pairs, test_pairs = load_pairs(recipe.n_train, n_test, data_seed, run.train_data,
+                                         run.test_data)
+    if run.fold is not None:
+        return split_folds(train_pairs, run.folds, run.fold)
+    return train_pairs, test_pairs
+
+
+def history_lists(history: pd.DataFrame) -> dict[str, list]:
+    """Per-epoch columns as lists (6 significant digits keep rows small)."""
+    return {column: [float(f"{v:.6g}") for v in history[column]]
+            for column in history.columns if column != "epoch"}
+
+
+def make_row(run: PlannedRun, result, seconds: float, versions: dict) -> dict:
+    """One store row: who (experiment, cell), what (overrides, seed, data), every metric,
+    the history, the time taken and the package versions."""
+    return {
+        "run_id": run.run_id, "experiment": run.experiment, "stage": run.stage,
+        "model": run.model, "cell": run.cell, "cell_label": run.label,
+        "overrides": run.overrides, "seed": run.seed, **run.data,
+        **result.metrics, "epochs": run.preset.train.epochs, "steps": run.steps,
+        "seconds": round(seconds, 3), "history": history_lists(result.history),
+        "pools": {k: v for k, v in result.data.items() if k.endswith("_pool")},
+        "versions": versions, "host": socket.gethostname(), "pid": os.getpid(),
+        "finished_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
+def execute(plan: list[PlannedRun], store: ResultsStore, *, title: str, train_fn=None,
+            device: str | None = None, console=None) -> int:
+    """Train every planned run missing from the store; returns how many were trained."""
+    pending = [run for run in plan if not store.done(run.run_id)]
+    times = TimeModel(store.rows())
+    trained = 0
+    with ExperimentProgress(title, pending, len(plan) - len(pending), times,
+                            console) as display:
+        if pending and train_fn is None:
+            from pairzoo.training import train as train_fn
+        versions = _versions() if pending else {}
+        for run in list(pending):
+            if store.done(run.run_id):  # a concurrent experiment has finished it meanwhile
+                display.skipped(run)
+                continue
+            callbacks = display.run_started(run)
+            start = time.perf_counter()
+            result = train_fn(run.preset, seed=run.seed, train_data=run.train_data,
+                              test_data=run.test_data, pairs=run_pairs(run), device=device,
+                              callbacks=callbacks)
+            row = make_row(run, result, time.perf_counter() - start, versions)
+            store.append(row)
+            display.run_finished(run, row)
+            trained += 1
+    return trained
+
+
+def _versions() -> dict:
+    from pairzoo.training import package_versions
+
+    return package_versions()
+
+
+def plan_frame(plan: list[PlannedRun], store: ResultsStore) -> pd.DataFrame:
+    """The finished runs of a plan, labelled by the plan's cells (a run another experiment
+    trained first keeps its own row but takes this plan's cell here)."""
+    by_id = {row["run_id"]: row for row in store.rows()}
+    records = []
+    for run in plan:
+        row = by_id.get(run.run_id)
+        if row is not None:
+            records.append({**row, "experiment": run.experiment, "cell": run.cell,
+                            "cell_label": run.label, "label": run.label})
+    return pd.DataFrame(records)
+
+
+def run_search(spec: ExperimentSpec, store: ResultsStore, *, runs=None, overrides=None,
+               only=None, train_data=None, test_data=None, train_fn=None, device=None,
+               console=None) -> tuple[dict, pd.DataFrame]:
+    """Run the spec's recipe search; returns (model -> chosen overrides, the score table)."""
+    plan = plan_search(spec, runs=runs, overrides=overrides, only=only,
+                       train_data=train_data, test_data=test_data)
+    execute(plan, store, title=f"{spec.name} search ({spec.search.rule})", train_fn=train_fn,
+            device=device, console=console)
+    table = choose(plan_frame(plan, store), spec.search.rule)
+    labels = chosen_labels(table)
+    choice = {run.model: run.choice for run in plan if labels.get(run.model) == run.label}
+    return choice, table
+
+
+def run_experiment(spec: ExperimentSpec, store: ResultsStore, *, runs=None, overrides=None,
+                   only=None, search=False, search_runs=None, train_data=None, test_data=None,
+                   train_fn=None, device=None, console=None) -> dict:
+    """The whole experiment: the recipe search first when asked, then every cell's runs.
+    Returns {"plan": the table's runs, "search": the search's score table or None,
+    "chosen": model -> the overrides the search chose}."""
+    chosen, search_table = {}, None
+    data = {"train_data": train_data, "test_data": test_data}
+    if search:
+        chosen, search_table = run_search(spec, store, runs=search_runs, overrides=overrides,
+                                          only=only, train_fn=train_fn, device=device,
+                                          console=console, **data)
+    plan = plan_table(spec, runs=runs, overrides=overrides, chosen=chosen, only=only, **data)
+    execute(plan, store, title=spec.name, train_fn=train_fn, device=device, console=console)
+    return {"plan": plan, "search": search_table, "chosen": chosen}

@@ -1,0 +1,368 @@
+"""Experiment specs: models x flag grid x recipe grid x N repetitions, as checked TOML.
+
+    [experiment]                       name, title, report, models, runs, seed, metrics, ...
+    [overrides]                        preset overrides for every run ("train.epochs" = 30)
+    [grid]                             flag axes: share_weights = [false, true]
+    [grid.dropout]                     a named axis whose levels set several keys at once:
+    no = {}                              level name -> overrides
+    yes = { "tower.dropout" = 0.25, head_dropout = 0.25 }
+    [recipe]                           recipe axes: "train.learning_rate" = [1e-3, 1e-2]
+    [[adjust]]                         conditional overrides, for cells matching `when`
+    when = { aux_weight = 0.0 }
+    set = { "train.epochs" = 25 }
+    [search]                           how the report chose its recipe (run with --search)
+    rule = "lowest_train_loss"         | "best_accuracy" | "cross_validation"
+    grid = { "train.learning_rate" = [0.3, 0.05] }
+    [[report]]                         the report's figure for one cell
+    model = "siamese_lenet5"           cell keys: model and axis levels
+    share_weights = true
+    test_error = [6.08, 0.80]          metric = [mean, std] (std may be left out)
+
+Unknown sections and keys are errors with close-match suggestions, like the presets'
+(pairzoo.config): a typo in a spec must never silently widen or shrink a grid.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pairzoo.errors import ConfigError
+
+# Metrics a run reports (pairzoo.evaluation.score) that tables and report figures may name.
+# test_error is in percent; the others are fractions in the store and percent in tables.
+METRICS = ("test_error", "test_accuracy", "f1", "auc", "digit_accuracy")
+RULES = ("lowest_train_loss", "best_accuracy", "cross_validation")
+SPECS_FOLDER = "experiments"  # inside the pairzoo.zoo_configs package data
+
+_SECTIONS = ("experiment", "overrides", "grid", "recipe", "adjust", "search", "report")
+_EXPERIMENT_KEYS = ("name", "title", "report", "aliases", "models", "runs", "seed", "metrics",
+                    "train_data", "test_data", "pairs_seed", "notes")
+_SEARCH_KEYS = ("rule", "grid", "runs", "folds", "seed", "overrides", "notes")
+_ADJUST_KEYS = ("when", "set")
+
+
+# --- the pieces of a spec --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Level:
+    """One value of an axis: what tables show (`label`) and the overrides it applies."""
+
+    label: Any
+    overrides: dict = field(hash=False)
+
+
+@dataclass(frozen=True)
+class Axis:
+    name: str
+    levels: tuple[Level, ...]
+
+    def level(self, label: Any) -> Level | None:
+        return next((lv for lv in self.levels if _same(lv.label, label)), None)
+
+
+@dataclass(frozen=True)
+class Adjust:
+    """Overrides for the cells whose levels match `when` (report 001's no-aux cells trained
+    25 epochs, not 30: a quirk of the authors' code that their table reflects)."""
+
+    when: dict
+    set: dict
+
+    def matches(self, cell: dict) -> bool:
+        return all(_same(cell.get(key), value) for key, value in self.when.items())
+
+
+@dataclass(frozen=True)
+class Search:
+    """How a report chose each model's recipe: a grid of recipe axes, a rule, repetitions."""
+
+    rule: str
+    axes: tuple[Axis, ...]
+    runs: int = 3  # repetitions per grid point (each a new seed)
+    folds: int = 10  # cross_validation only: folds of each repetition's training pairs
+    seed: int = 0
+    overrides: dict = field(default_factory=dict)  # e.g. longer training for the search
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class ReportCell:
+    """The report's figure for one cell: `where` names the cell (model and axis levels),
+    `figures` maps a metric to (mean, std or None), in percent."""
+
+    where: dict
+    figures: dict
+    runs: int = 0
+    note: str = ""
+
+
+@dataclass
+class ExperimentSpec:
+    name: str
+    models: list[str]
+    axes: list[Axis] = field(default_factory=list)  # flag axes, then recipe axes
+    runs: int = 10
+    seed: int = 0  # repetition r uses seed `seed + r`: new pairs and a new initialisation
+    metrics: list[str] = field(default_factory=lambda: ["test_error"])
+    overrides: dict = field(default_factory=dict)
+    adjust: list[Adjust] = field(default_factory=list)
+    search: Search | None = None
+    report_cells: list[ReportCell] = field(default_factory=list)
+    title: str = ""
+    report: str = ""  # the report's file name in the seeds folder
+    aliases: list[str] = field(default_factory=list)
+    train_data: str = "embedded"
+    test_data: str | None = None
+    pairs_seed: int | None = None  # set: every repetition trains on this seed's pairs
+    notes: str = ""
+
+    @property
+    def axis_names(self) -> list[str]:
+        return ["model", *(axis.name for axis in self.axes)]
+
+    def cells(self) -> list[dict]:
+        """Every cell as {axis name: level label}, models first, in the spec's order."""
+        grids = [[(axis.name, lv.label) for lv in axis.levels] for axis in self.axes]
+        return [{"model": model, **dict(combo)}
+                for model in self.models for combo in itertools.product(*grids)]
+
+    def cell_overrides(self, cell: dict) -> dict:
+        """The overrides a cell applies: spec-wide, then its levels, then matching adjusts."""
+        overrides = dict(self.overrides)
+        for axis in self.axes:
+            overrides.update(axis.level(cell[axis.name]).overrides)
+        for rule in self.adjust:
+            if rule.matches(cell):
+                overrides.update(rule.set)
+        return overrides
+
+    def report_for(self, cell: dict) -> ReportCell | None:
+        return next((rc for rc in self.report_cells
+                     if all(_same(cell.get(k), v) for k, v in rc.where.items())), None)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Level equality where TOML's 0 and 0.0 are the same, but true is not 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    return a == b
+
+
+def format_level(value: Any) -> str:
+    """How a level reads in tables and cell labels: yes/no, 0.005, [32, 64], dropout."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def cell_label(cell: dict) -> str:
+    """'siamese_lenet5 share_weights=yes aux_weight=0': a stable, readable key per cell."""
+    parts = [str(cell["model"])] if "model" in cell else []
+    parts += [f"{k}={format_level(v)}" for k, v in cell.items() if k != "model"]
+    return " ".join(parts)
+
+
+def _check_keys(where: str, given, known) -> None:
+    for key in given:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=3)
+            hint = (f"; did you mean {', '.join(close)}?" if close
+                    else f"; known: {', '.join(known)}")
+            raise ConfigError(f"unknown key {where}{key}{hint}")
+
+
+def _want(where: str, value: Any, kind: type | tuple, what: str) -> Any:
+    if isinstance(value, bool) and kind in (int, float):
+        raise ConfigError(f"{where} must be {what}; got {value!r}")
+    if not isinstance(value, kind):
+        raise ConfigError(f"{where} must be {what}; got {value!r}")
+    return value
+
+
+def _axes(where: str, table: dict) -> list[Axis]:
+    """`key = [v1, v2]` is an axis over one override key; `[name] level = {...}` a named one."""
+    axes = []
+    for name, value in table.items():
+        if isinstance(value, list):
+            if not value:
+                raise ConfigError(f"{where}{name} has no values")
+            axes.append(Axis(name, tuple(Level(v, {name: v}) for v in value)))
+        elif isinstance(value, dict):
+            if not value or not all(isinstance(v, dict) for v in value.values()):
+                raise ConfigError(f"{where}{name} must map level names to override tables, "
+                                  "e.g. yes = { \"tower.dropout\" = 0.25 }")
+            axes.append(Axis(name, tuple(Level(k, dict(v)) for k, v in value.items())))
+        else:
+            raise ConfigError(f"{where}{name} must be a list of values or a table of named "
+                              f"levels; got {value!r}")
+    return axes
+
+
+def _figure(where: str, value: Any) -> tuple[float, float | None]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value), None
+    if (isinstance(value, list) and 1 <= len(value) <= 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        return float(value[0]), (float(value[1]) if len(value) == 2 else None)
+    raise ConfigError(f"{where} must be a number or [mean, std] in percent; got {value!r}")
+
+
+def _report_cell(index: int, entry: dict, spec: ExperimentSpec) -> ReportCell:
+    where = f"report[{index}]."
+    axes = {axis.name: axis for axis in spec.axes}
+    cell, figures = {}, {}
+    for key, value in entry.items():
+        if key in METRICS:
+            figures[key] = _figure(where + key, value)
+        elif key == "model":
+            if value not in spec.models:
+                raise ConfigError(f"{where}model {value!r} is not one of the experiment's "
+                                  f"models ({', '.join(spec.models)})")
+            cell[key] = value
+        elif key in axes:
+            if axes[key].level(value) is None:
+                levels = ", ".join(format_level(lv.label) for lv in axes[key].levels)
+                raise ConfigError(f"{where}{key} = {value!r} is not a level of that axis "
+                                  f"({levels})")
+            cell[key] = value
+        elif key not in ("runs", "note"):
+            _check_keys(where, [key], [*METRICS, *spec.axis_names, "runs", "note"])
+    if not figures:
+        raise ConfigError(f"{where.rstrip('.')} gives no figure: add e.g. test_error = "
+                          "[mean, std]")
+    return ReportCell(cell, figures, int(entry.get("runs", 0)), str(entry.get("note", "")))
+
+
+def _search(data: dict) -> Search:
+    _check_keys("search.", data, _SEARCH_KEYS)
+    rule = data.get("rule", "")
+    if rule not in RULES:
+        raise ConfigError(f"search.rule must be one of {', '.join(RULES)}; got {rule!r}")
+    axes = _axes("search.grid.", _want("search.grid", data.get("grid", {}), dict, "a table"))
+    if not axes:
+        raise ConfigError("search.grid is empty: give the values to search, e.g. "
+                          "\"train.learning_rate\" = [1e-3, 1e-2]")
+    runs = _want("search.runs", data.get("runs", 3), int, "a positive integer")
+    folds = _want("search.folds", data.get("folds", 10), int, "an integer >= 2")
+    if runs < 1 or folds < 2:
+        raise ConfigError("search.runs must be >= 1 and search.folds >= 2")
+    return Search(rule, tuple(axes), runs, folds, int(data.get("seed", 0)),
+                  dict(data.get("overrides", {})), str(data.get("notes", "")))
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def spec_from_dict(data: dict, source: str = "spec") -> ExperimentSpec:
+    _check_keys("", data, _SECTIONS)
+    head = data.get("experiment", {})
+    _check_keys("experiment.", head, _EXPERIMENT_KEYS)
+    name = head.get("name") or Path(source).stem
+    models = _want("experiment.models", head.get("models", []), list, "a list of zoo names")
+    if not models:
+        raise ConfigError(f"{source}: experiment.models is empty; name at least one zoo model")
+    runs = _want("experiment.runs", head.get("runs", 10), int, "a positive integer")
+    if runs < 1:
+        raise ConfigError(f"experiment.runs must be at least 1; got {runs}")
+    metrics = list(head.get("metrics", ["test_error"]))
+    _check_keys("experiment.metrics: ", metrics, METRICS)
+    grid = _axes("grid.", _want("grid", data.get("grid", {}), dict, "a table"))
+    recipe = _axes("recipe.", _want("recipe", data.get("recipe", {}), dict, "a table"))
+    names = [axis.name for axis in grid + recipe]
+    if len(set(names)) != len(names) or "model" in names:
+        raise ConfigError(f"{source}: axis names must be unique and not 'model'; got {names}")
+    spec = ExperimentSpec(
+        name=str(name), models=[str(m) for m in models], axes=grid + recipe, runs=runs,
+        seed=_want("experiment.seed", head.get("seed", 0), int, "an integer"),
+        metrics=metrics, overrides=dict(data.get("overrides", {})),
+        title=str(head.get("title", "")), report=str(head.get("report", "")),
+        aliases=[str(a) for a in head.get("aliases", [])],
+        train_data=str(head.get("train_data", "embedded")), test_data=head.get("test_data"),
+        pairs_seed=head.get("pairs_seed"), notes=str(head.get("notes", "")),
+    )
+    for index, rule in enumerate(data.get("adjust", [])):
+        _check_keys(f"adjust[{index}].", rule, _ADJUST_KEYS)
+        _check_keys(f"adjust[{index}].when.", rule.get("when", {}), spec.axis_names)
+        spec.adjust.append(Adjust(dict(rule.get("when", {})), dict(rule.get("set", {}))))
+    if "search" in data:
+        spec.search = _search(data["search"])
+        clash = {a.name for a in spec.search.axes} & set(names)
+        if clash:
+            raise ConfigError(f"{source}: {sorted(clash)} is both searched and a grid axis")
+    spec.report_cells = [_report_cell(i, entry, spec)
+                         for i, entry in enumerate(data.get("report", []))]
+    return spec
+
+
+def load_spec(path_or_name: str | Path) -> ExperimentSpec:
+    """A spec from a TOML file, or a shipped one by name (`001_table1`)."""
+    path = Path(path_or_name)
+    if not path.is_file():
+        shipped = shipped_specs()
+        if str(path_or_name) not in shipped:
+            close = difflib.get_close_matches(str(path_or_name), shipped, n=3, cutoff=0.5)
+            hint = (f"; did you mean {', '.join(close)}?" if close
+                    else f"; shipped specs: {', '.join(shipped)}")
+            raise ConfigError(f"no experiment spec {str(path_or_name)!r} (not a file, not a "
+                              f"shipped spec){hint}")
+        path = shipped[str(path_or_name)]
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}") from e
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from e
+    return spec_from_dict(data, source=str(path))
+
+
+def shipped_specs() -> dict[str, Path]:
+    """The specs in zoo_configs/experiments/, by name (file stem), sorted."""
+    folder = resources.files("pairzoo.zoo_configs") / SPECS_FOLDER
+    if not folder.is_dir():
+        return {}
+    return {entry.name.removesuffix(".toml"): Path(str(entry))
+            for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+            if entry.name.endswith(".toml")}
+
+
+def specs_for_report(report: str) -> list[ExperimentSpec]:
+    """The shipped specs of one report, named by its file name (with or without .txt), its
+    number (`001`, `1`), an alias (an author's name), or one spec's own name."""
+    key = report.strip().lower().removesuffix(".txt")
+    if key.isdigit():
+        key = f"{int(key):03d}"
+    specs = [load_spec(name) for name in shipped_specs()]
+    chosen = [s for s in specs if key in (s.name.lower(), s.report.lower().removesuffix(".txt"),
+                                          s.report[:3], *(a.lower() for a in s.aliases))]
+    if not chosen:
+        known = sorted({s.report[:3] for s in specs if s.report} | {s.name for s in specs})
+        close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
+        raise ConfigError(f"no shipped experiment for report {report!r}{hint}")
+    return chosen
+
+
+def parse_values(text: str, option: str = "--grid") -> tuple[str, list]:
+    """`KEY=V1,V2,...` from the command line; values read as TOML (true, 1e-3, [32, 64], 'x'),
+    bare words as strings (head=mlp,argmax)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip() or not raw.strip():
+        raise ConfigError(f"{option} takes KEY=V1,V2 (e.g. share_weights=true,false); "
+                          f"got {text!r}")
+    try:
+        values = tomllib.loads(f"v = [{raw}]")["v"]
+    except tomllib.TOMLDecodeError:
+        values = [word.strip() for word in raw.split(",") if word.strip()]
+    return key.strip(), values
