@@ -2,4 +2,5 @@
 sub-commands with argparse; the command functions import the library lazily, so building the
 parser (and `pairzoo --help`) never imports TensorFlow."""
 
-COMMAND_MODULES = ("pairzoo.commands.zoo", "pairzoo.commands.train")
+COMMAND_MODULES = ("pairzoo.commands.zoo", "pairzoo.commands.train",
+                   "pairzoo.commands.experiment")

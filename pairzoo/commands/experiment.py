@@ -1,0 +1,285 @@
+"""`pairzoo experiment`, `pairzoo reproduce` and `pairzoo results`.
+
+The logic lives in pairzoo.experiments; this module parses, calls it and prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pairzoo.commands.common import console, positive_int
+from pairzoo.data.sources import SOURCE_HELP
+from pairzoo.errors import PairzooError
+from pairzoo.experiments.spec import RULES
+
+EXPERIMENT_STORE = Path("runs") / "experiments.jsonl"
+EXPERIMENT_OUT = Path("runs") / "experiments"
+RESULTS = Path("results")
+
+
+# --- shared ------------------------------------------------------------------------------------
+
+
+def _pairs(items, option: str) -> dict:
+    from pairzoo.config import parse_override
+
+    pairs = {}
+    for item in items or []:
+        if "=" not in item:
+            raise PairzooError(f"{option} takes KEY=VALUE; got {item!r}")
+        key, value = parse_override(item)
+        pairs[key] = value
+    return pairs
+
+
+def _run_specs(specs, args, store_path: Path, out_dir: Path) -> int:
+    from pairzoo.experiments.store import open_store
+
+    store = open_store(store_path)
+    overrides, only = _pairs(args.set, "--set"), _pairs(args.only, "--only")
+    if args.dry_run:
+        return _dry_run(specs, args, store, overrides, only)
+    out = console()
+    for spec in specs:
+        if getattr(args, "tables_only", False):
+            from pairzoo.experiments.plan import plan_table
+
+            outcome = {"plan": plan_table(spec, runs=args.runs, overrides=overrides, only=only,
+                                          train_data=args.train_data,
+                                          test_data=args.test_data), "search": None}
+        else:
+            from pairzoo.experiments.runner import run_experiment
+
+            outcome = run_experiment(
+                spec, store, runs=args.runs, overrides=overrides, only=only,
+                search=args.search and spec.search is not None, search_runs=args.search_runs,
+                train_data=args.train_data, test_data=args.test_data, device=args.device)
+        _report(spec, outcome, store, out_dir, plots=not args.no_plots, out=out)
+    out.print(f"store: {store.path}  tables: {out_dir}", highlight=False)
+    return 0
+
+
+def _report(spec, outcome, store, out_dir: Path, plots: bool, out) -> None:
+    from pairzoo.experiments.reporting import spec_table, write_curves, write_table
+    from pairzoo.experiments.runner import plan_frame
+
+    if outcome["search"] is not None:
+        search = outcome["search"]
+        out.print(f"{spec.name} search ({spec.search.rule}): chosen "
+                  + "; ".join(f"{m}: {lbl}" for m, lbl in
+                              zip(search[search["chosen"]]["model"],
+                                  search[search["chosen"]]["label"], strict=True)),
+                  highlight=False)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        search.to_csv(out_dir / f"{spec.name}_search.csv", index=False)
+    frame = plan_frame(outcome["plan"], store)
+    table = spec_table(spec, outcome["plan"], store, frame)
+    out.print(table.rich())
+    write_table(table, out_dir, spec.name, spec.notes)
+    if plots:
+        write_curves(frame, out_dir, spec.name, table.title)
+
+
+def _dry_run(specs, args, store, overrides, only) -> int:
+    import pandas as pd
+    from rich.table import Table
+
+    from pairzoo.experiments.plan import TimeModel, format_duration, plan_search, plan_table
+    from pairzoo.experiments.reporting import plan_rows
+
+    rows, seen, times = [], set(), TimeModel(store.rows())
+    data = {"train_data": args.train_data, "test_data": args.test_data}
+    for spec in specs:
+        plans = {}
+        if args.search and spec.search is not None:
+            plans["search"] = plan_search(spec, runs=args.search_runs, overrides=overrides,
+                                          only=only, **data)
+        plans["table"] = plan_table(spec, runs=args.runs, overrides=overrides, only=only, **data)
+        rows += plan_rows(spec, plans, store, seen, times)
+    frame = pd.DataFrame(rows)
+    columns = ["experiment", "stage", "cells", "runs", "done", "shared", "to run", "estimate"]
+    table = Table(title=f"plan (store {store.path})", title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("experiment", "stage") else "right")
+    for values in frame[columns].itertuples(index=False):
+        table.add_row(*map(str, values))
+    out = console()
+    out.print(table)
+    out.print(f"{int(frame['to run'].sum())} runs to train, about "
+              f"{format_duration(frame['seconds'].sum())} on this machine. ('shared': runs "
+              "another table of the plan trains too.)", highlight=False)
+    untimed = sorted({m for models in frame["untimed"] for m in models})
+    if untimed:
+        out.print(f"No timed run in the store yet for {', '.join(untimed)}: their time is "
+                  "guessed from a rough per-step cost.", highlight=False)
+    if args.search:
+        out.print("The table's runs depend on what the search chooses; counted here at the "
+                  "presets' recipes.", highlight=False)
+    return 0
+
+
+def _add_run_options(p) -> None:
+    p.add_argument("--runs", type=positive_int,
+                   help="repetitions per cell, each with its own seed (default: the spec's)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override for every run, e.g. train.epochs=1 (repeatable)")
+    p.add_argument("--only", action="append", metavar="AXIS=LEVEL",
+                   help="run only matching cells, e.g. model=siamese_lenet5 (repeatable)")
+    p.add_argument("--search", action="store_true",
+                   help="run the spec's recipe search first and use what it chooses "
+                        "(default: the presets' recipes, i.e. what the report chose)")
+    p.add_argument("--search-runs", type=positive_int, help="repetitions per search point")
+    p.add_argument("--store", type=Path, help="results store (JSON lines)")
+    p.add_argument("--out", type=Path, help="folder for tables (CSV, Markdown) and curves")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (runs, done, to do, estimated time) and stop")
+    p.add_argument("--no-plots", action="store_true", help="skip the learning-curve PNGs")
+    p.add_argument("--train-data", help=f"{SOURCE_HELP} (default: the spec's, embedded)")
+    p.add_argument("--test-data", help="as --train-data (default: the same source)")
+    p.add_argument("--device", choices=("cpu", "gpu"))
+
+
+# --- experiment ---------------------------------------------------------------------------------
+
+
+def _inline_spec(args):
+    from pairzoo.experiments.spec import parse_values, spec_from_dict
+    from pairzoo.registry import list_models
+
+    models = []
+    for pattern in args.model:
+        found = list_models(pattern)
+        if not found:
+            from pairzoo.registry import get_preset
+
+            get_preset(pattern)  # raises the unknown-model error with suggestions
+        models += [m for m in found if m not in models]
+    data = {"experiment": {"name": args.name or "inline", "models": models,
+                           "seed": args.seed, "runs": args.runs or 10},
+            "grid": dict(parse_values(g, "--grid") for g in args.grid or []),
+            "recipe": dict(parse_values(r, "--recipe") for r in args.recipe or [])}
+    if args.metric:
+        data["experiment"]["metrics"] = args.metric
+    if args.select:
+        data["search"] = {"rule": args.select, "runs": args.search_runs or 3,
+                          "folds": args.folds,
+                          "grid": dict(parse_values(g, "--search-grid")
+                                       for g in args.search_grid or [])}
+    return spec_from_dict(data, source="the command line")
+
+
+def cmd_experiment(args) -> int:
+    from pairzoo.experiments.spec import load_spec
+
+    inline = args.model or args.grid or args.recipe or args.select or args.search_grid
+    if args.spec and inline:
+        raise PairzooError("give a SPEC or inline --model/--grid/--recipe options, not both")
+    if not args.spec and not args.model:
+        raise PairzooError("name a SPEC (a TOML file or a shipped spec such as 001_table1) "
+                           "or at least one --model")
+    if args.select and not args.search_grid:
+        raise PairzooError("--select needs --search-grid KEY=V1,V2 (the values to choose from)")
+    spec = load_spec(args.spec) if args.spec else _inline_spec(args)
+    args.search = args.search or bool(args.select)
+    if args.search and spec.search is None:
+        raise PairzooError(f"{spec.name} has no [search] section to run")
+    store = args.store or EXPERIMENT_STORE
+    return _run_specs([spec], args, store, args.out or EXPERIMENT_OUT)
+
+
+# --- reproduce ----------------------------------------------------------------------------------
+
+
+def cmd_reproduce(args) -> int:
+    from pairzoo.experiments.spec import specs_for_report
+
+    specs = specs_for_report(args.report)
+    if args.search:
+        specs_without = [s.name for s in specs if s.search is None]
+        if len(specs_without) == len(specs):
+            raise PairzooError(f"{', '.join(specs_without)} has no [search]: the report "
+                               "states its recipes")
+    folder = RESULTS / (specs[0].report[:3] or specs[0].name)
+    return _run_specs(specs, args, args.store or folder / "runs.jsonl", args.out or folder)
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+def cmd_results(args) -> int:
+    import fnmatch
+
+    from pairzoo.experiments.reporting import store_tables, write_curves, write_table
+    from pairzoo.experiments.store import open_store
+
+    frame = open_store(args.store, must_exist=True).frame()
+    frame = frame[[fnmatch.fnmatchcase(e, args.experiment) for e in frame["experiment"]]]
+    if frame.empty:
+        raise PairzooError(f"no experiment in {args.store} matches {args.experiment!r}")
+    out = console()
+    metrics = args.metric or ["test_error", "digit_accuracy"]
+    _check_metrics(metrics)
+    for table in store_tables(frame, metrics):
+        out.print(table.rich())
+        if args.out:
+            write_table(table, args.out, table.name)
+            if args.plots:
+                write_curves(table.frame, args.out, table.name, table.title)
+    if args.out:
+        out.print(f"tables: {args.out}", highlight=False)
+    return 0
+
+
+def _check_metrics(metrics) -> None:
+    import difflib
+
+    from pairzoo.experiments.spec import METRICS
+
+    for metric in metrics:
+        if metric not in METRICS:
+            close = difflib.get_close_matches(metric, METRICS, n=2)
+            raise PairzooError(f"unknown metric {metric!r}; "
+                               + (f"did you mean {', '.join(close)}?" if close
+                                  else f"use one of {', '.join(METRICS)}"))
+
+
+def add_parsers(commands) -> None:
+    p = commands.add_parser(
+        "experiment", help="repeated runs over models x flags x recipes; tables and curves")
+    p.add_argument("spec", nargs="?",
+                   help="spec TOML file, or a shipped spec name (zoo_configs/experiments)")
+    p.add_argument("--model", action="append", help="inline: a zoo model or pattern "
+                   "(repeatable)")
+    p.add_argument("--grid", action="append", metavar="KEY=V1,V2",
+                   help="inline: a flag axis, e.g. share_weights=true,false (repeatable)")
+    p.add_argument("--recipe", action="append", metavar="KEY=V1,V2",
+                   help="inline: a recipe axis, e.g. train.learning_rate=1e-3,1e-2")
+    p.add_argument("--metric", action="append",
+                   help="inline: metrics to tabulate (default test_error)")
+    p.add_argument("--name", help="inline: the experiment's name (inline)")
+    p.add_argument("--seed", type=int, default=0, help="inline: the first repetition's seed (0)")
+    p.add_argument("--select", choices=RULES,
+                   help="inline: choose each model's recipe from --search-grid by this rule")
+    p.add_argument("--search-grid", action="append", metavar="KEY=V1,V2",
+                   help="inline: the recipe values the search chooses from")
+    p.add_argument("--folds", type=int, default=10, help="cross_validation folds (10)")
+    _add_run_options(p)
+    p.set_defaults(run=cmd_experiment)
+
+    p = commands.add_parser(
+        "reproduce", help="run a report's experiments; its tables, ours beside the report's")
+    p.add_argument("report", help="001, a report's file name, an author, or a spec name")
+    p.add_argument("--tables-only", action="store_true",
+                   help="run nothing: tables from what the store already holds")
+    _add_run_options(p)
+    p.set_defaults(run=cmd_reproduce)
+
+    p = commands.add_parser("results", help="tables (mean, std, count per cell) from a store")
+    p.add_argument("store", type=Path, help="results store (JSON lines)")
+    p.add_argument("--experiment", default="*", help="experiment name or pattern (*)")
+    p.add_argument("--metric", action="append",
+                   help="metric to tabulate (default test_error, digit_accuracy)")
+    p.add_argument("--out", type=Path, help="write CSV and Markdown here")
+    p.add_argument("--plots", action="store_true", help="with --out: learning-curve PNGs too")
+    p.set_defaults(run=cmd_results)
+
