@@ -165,6 +165,8 @@ class TrainConfig:
     learning_rate: float = 1e-3
     momentum: float = 0.0  # sgd only
     weight_decay: float = 0.0
+    lr_schedule: str = "constant"  # constant | cosine (decay to 0 over the run)
+    ema_momentum: float = 0.0  # > 0: evaluate an exponential moving average of the weights
     epochs: int = 25
     batch_size: int = 100
     n_train: int = 1000
@@ -172,6 +174,9 @@ class TrainConfig:
 
     def __post_init__(self):
         _choice("optimizer", self.optimizer, ("adam", "sgd"))
+        _choice("lr_schedule", self.lr_schedule, ("constant", "cosine"))
+        if not 0 <= self.ema_momentum < 1:
+            raise ConfigError(f"ema_momentum must be in [0, 1); got {self.ema_momentum}")
         for name in ("epochs", "batch_size", "n_train", "n_test"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1; got {getattr(self, name)}")

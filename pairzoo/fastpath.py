@@ -113,6 +113,8 @@ class CompiledTrainer:
             logs = {k: float(v) for k, v in self._epoch(order).items()}
             rows.append(logs)
             callbacks.on_epoch_end(epoch, logs)
+        # as fit does: with EMA on, the averaged weights become the model's
+        self.optimizer.finalize_variable_values(self.model.trainable_variables)
         callbacks.on_train_end()
         return pd.DataFrame(rows)
 

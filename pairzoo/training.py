@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import time
@@ -29,10 +30,15 @@ from pairzoo.registry import get_preset
 
 
 def make_optimizer(recipe: TrainConfig) -> keras.optimizers.Optimizer:
+    learning_rate = recipe.learning_rate
+    if recipe.lr_schedule == "cosine":
+        steps = recipe.epochs * math.ceil(recipe.n_train / recipe.batch_size)
+        learning_rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, steps)
+    common = {"weight_decay": recipe.weight_decay or None, "use_ema": recipe.ema_momentum > 0,
+              "ema_momentum": recipe.ema_momentum or 0.99}
     if recipe.optimizer == "sgd":
-        return keras.optimizers.SGD(recipe.learning_rate, momentum=recipe.momentum,
-                                    weight_decay=recipe.weight_decay or None)
-    return keras.optimizers.Adam(recipe.learning_rate, weight_decay=recipe.weight_decay or None)
+        return keras.optimizers.SGD(learning_rate, momentum=recipe.momentum, **common)
+    return keras.optimizers.Adam(learning_rate, **common)
 
 
 def loss_setup(config: ModelConfig) -> tuple[dict, dict]:
