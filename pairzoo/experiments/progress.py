@@ -41,8 +41,9 @@ class ExperimentProgress:
     """Use as a context manager around the runs of one plan."""
 
     def __init__(self, title: str, runs: list[PlannedRun], done: int, times: TimeModel,
-                 console: Console | None = None):
+                 console: Console | None = None, epoch_callbacks: bool = True):
         self.title, self.times = title, times
+        self.epoch_callbacks = epoch_callbacks  # False: no Keras callback (and no Keras import)
         self.pending = list(runs)  # not started yet, in order
         self.total, self.done = len(runs) + done, done
         self.console = console or Console(stderr=True)
@@ -92,7 +93,7 @@ class ExperimentProgress:
                                  description=f"  {run.label} seed {run.seed}"
                                  + (f" fold {run.fold}" if run.fold is not None else ""),
                                  info="")
-        return [_epoch_callback_class()(self)]
+        return [_epoch_callback_class()(self)] if self.epoch_callbacks else []
 
     def skipped(self, run: PlannedRun) -> None:
         """`run` turned up in the store, finished by a concurrent experiment."""

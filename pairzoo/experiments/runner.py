@@ -7,6 +7,7 @@ TensorFlow; tests pass a fake `train_fn` to exercise the machinery in millisecon
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -79,11 +80,17 @@ def execute(plan: list[PlannedRun], store: ResultsStore, *, title: str, train_fn
     pending = [run for run in plan if not store.done(run.run_id)]
     times = TimeModel(store.rows())
     trained = 0
-    with ExperimentProgress(title, pending, len(plan) - len(pending), times,
-                            console) as display:
+    # an injected train_fn (tests, other trainers) gets no Keras epoch callback
+    with ExperimentProgress(title, pending, len(plan) - len(pending), times, console,
+                            epoch_callbacks=train_fn is None) as display:
+        versions = {}
         if pending and train_fn is None:
+            from pairzoo.training import package_versions
             from pairzoo.training import train as train_fn
-        versions = _versions() if pending else {}
+
+            versions = package_versions()
+        elif pending:  # an injected train_fn: record versions without importing the backend
+            versions = _installed_versions()
         for run in list(pending):
             if store.done(run.run_id):  # a concurrent experiment has finished it meanwhile
                 display.skipped(run)
@@ -100,10 +107,14 @@ def execute(plan: list[PlannedRun], store: ResultsStore, *, title: str, train_fn
     return trained
 
 
-def _versions() -> dict:
-    from pairzoo.training import package_versions
+def _installed_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
 
-    return package_versions()
+    versions = {}
+    for package in ("pairzoo", "keras", "tensorflow-cpu", "tensorflow", "numpy"):
+        with contextlib.suppress(PackageNotFoundError):
+            versions[package] = version(package)
+    return versions
 
 
 def plan_frame(plan: list[PlannedRun], store: ResultsStore) -> pd.DataFrame:
