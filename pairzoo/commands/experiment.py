@@ -106,8 +106,10 @@ def _dry_run(specs, args, store, overrides, only) -> int:
     out = console()
     out.print(table)
     out.print(f"{int(frame['to run'].sum())} runs to train, about "
-              f"{format_duration(frame['seconds'].sum())} on this machine. ('shared': runs "
-              "another table of the plan trains too.)", highlight=False)
+              f"{format_duration(frame['seconds'].sum())} on this machine.", highlight=False)
+    if frame["shared"].any():
+        out.print("'shared': runs that an earlier table of this plan trains too (same model, "
+                  "recipe, seed and data).", highlight=False)
     untimed = sorted({m for models in frame["untimed"] for m in models})
     if untimed:
         out.print(f"No timed run in the store yet for {', '.join(untimed)}: their time is "
