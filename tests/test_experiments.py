@@ -236,7 +236,8 @@ def test_resume_after_a_kill_trains_only_what_is_missing(tmp_path):
     assert calls == []
     rows = ResultsStore(store.path).rows()
     assert sorted(r["run_id"] for r in rows) == sorted(r.run_id for r in outcome["plan"])
-    assert {"seconds", "versions", "history", "test_error", "cell"} <= set(rows[0])
+    assert {"seconds", "versions", "history", "test_error", "cell", "recipe"} <= set(rows[0])
+    assert rows[0]["recipe"]["epochs"] == 1 and rows[0]["config"]["head"] == "argmax"
 
 
 @pytest.mark.parametrize("rule", ["best_accuracy", "lowest_train_loss", "cross_validation"])

@@ -8,6 +8,7 @@ TensorFlow; tests pass a fake `train_fn` to exercise the machinery in millisecon
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 import time
@@ -16,7 +17,13 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from pairzoo.experiments.plan import PlannedRun, TimeModel, plan_search, plan_table
+from pairzoo.experiments.plan import (
+    PlannedRun,
+    TimeModel,
+    explicit_fields,
+    plan_search,
+    plan_table,
+)
 from pairzoo.experiments.progress import ExperimentProgress
 from pairzoo.experiments.selection import choose, chosen_labels
 from pairzoo.experiments.spec import ExperimentSpec
@@ -66,6 +73,9 @@ def make_row(run: PlannedRun, result, seconds: float, versions: dict) -> dict:
         "run_id": run.run_id, "experiment": run.experiment, "stage": run.stage,
         "model": run.model, "cell": run.cell, "cell_label": run.label,
         "overrides": run.overrides, "seed": run.seed, **run.data,
+        # the full recipe, and the model's non-default settings: the row stands on its own
+        "recipe": dataclasses.asdict(run.preset.train),
+        "config": explicit_fields(run.preset.model),
         **result.metrics, "epochs": run.preset.train.epochs, "steps": run.steps,
         "seconds": round(seconds, 3), "history": history_lists(result.history),
         "pools": {k: v for k, v in result.data.items() if k.endswith("_pool")},
