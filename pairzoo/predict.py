@@ -1,0 +1,208 @@
+"""Predict from files: digit images or a `.npy` pair in, any exported model format out.
+
+    pair = load_pair("a.png", "b.png")                # (1, 2, 14, 14) raw 0-255 pixels
+    runner = load_runner("saved_models/siamese_fullyconv/RUN.tflite")
+    answer = answer_for(runner(pair))                 # compare, digit guesses, by output name
+
+Images of any size become MNIST-like digits: grayscale, fitted into 28x28 with their aspect
+ratio kept (padded with background), then the pair protocol's 2x2 average pooling to 14x14.
+MNIST digits are white on black; `invert=True` takes black-on-white drawings.
+
+A `.tflite` model runs on `ai-edge-litert` alone, so predicting with one never imports
+TensorFlow; a SavedModel needs TensorFlow, a `.keras` file Keras and pairzoo's layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pairzoo.errors import PairzooError
+
+PAIR_SHAPE = (2, 14, 14)
+MNIST_SIZE = (28, 28)
+SIGNATURE_KEY = "serving_default"
+INPUT_NAME = "pair"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+Runner = Callable[[np.ndarray], dict[str, np.ndarray]]
+
+
+# --- inputs -------------------------------------------------------------------------------
+
+
+def load_digit_image(path: str | Path, invert: bool = False) -> np.ndarray:
+    """One digit picture -> (14, 14) float32, 0-255, white on black."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    from pairzoo.data.pairs import downsample
+
+    path = Path(path)
+    if not path.is_file():
+        raise PairzooError(f"no image at {path}")
+    try:
+        with Image.open(path) as image:
+            gray = ImageOps.grayscale(image)
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise PairzooError(f"cannot read {path} as a PNG or JPEG image ({e})") from None
+    if invert:
+        gray = ImageOps.invert(gray)
+    # pad with black (MNIST's background) so a non-square picture keeps its aspect ratio
+    square = ImageOps.pad(gray, MNIST_SIZE, method=Image.Resampling.BOX, color=0)
+    return downsample(np.asarray(square, dtype=np.float32)[None])[0]
+
+
+def load_npy_pair(path: str | Path) -> np.ndarray:
+    """A `.npy` pair of raw 0-255 pixels: (2, 14, 14), (1, 2, 14, 14), or (2, 28, 28) MNIST-size
+    digits (pooled to 14x14 as the pair protocol does) -> (1, 2, 14, 14) float32."""
+    from pairzoo.data.pairs import downsample
+
+    path = Path(path)
+    if not path.is_file():
+        raise PairzooError(f"no .npy file at {path}")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise PairzooError(f"cannot read {path} as a .npy array ({e})") from None
+    if not np.issubdtype(array.dtype, np.number):
+        raise PairzooError(f"{path} holds {array.dtype} values; expected pixel numbers")
+    shape = array.shape
+    if shape == (2, *MNIST_SIZE):
+        array = downsample(array)
+    if array.shape == PAIR_SHAPE:
+        array = array[None]
+    if array.shape != (1, *PAIR_SHAPE):
+        raise PairzooError(f"{path} has shape {shape}; a pair is (2, 14, 14), (1, 2, 14, 14) "
+                           "or (2, 28, 28)")
+    if not np.isfinite(array).all():
+        raise PairzooError(f"{path} holds NaN or infinite pixels")
+    return array.astype(np.float32)
+
+
+def load_pair(first: str | Path, second: str | Path | None = None,
+              invert: bool = False) -> np.ndarray:
+    """Two digit images, or one `.npy` pair -> (1, 2, 14, 14) float32 raw pixels."""
+    first = Path(first)
+    if second is None:
+        if first.suffix.lower() != ".npy":
+            raise PairzooError(f"{first}: give two digit images, or one .npy pair")
+        return load_npy_pair(first)
+    for path in (first, Path(second)):
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise PairzooError(f"{path}: expected a PNG or JPEG image (or one .npy pair)")
+    digits = [load_digit_image(path, invert) for path in (first, second)]
+    return np.stack(digits)[None]
+
+
+# --- models -------------------------------------------------------------------------------
+
+
+def model_format(path: str | Path) -> str:
+    """keras (a .keras file or a run folder), savedmodel (a folder with saved_model.pb) or
+    tflite, from what is at `path`."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return "savedmodel"
+        if (path / "model.keras").is_file():
+            return "keras"
+    elif path.is_file() and path.suffix in (".keras", ".tflite"):
+        return path.suffix[1:]
+    raise PairzooError(f"no model at {path}: give a .keras file or run folder, a SavedModel "
+                       "folder or a .tflite file")
+
+
+def load_runner(path: str | Path) -> Runner:
+    """A function (N, 2, 14, 14) pairs -> {output name: array} for any of the three formats."""
+    loaders = {"keras": _keras_runner, "savedmodel": _savedmodel_runner,
+               "tflite": _tflite_runner}
+    return loaders[model_format(path)](Path(path))
+
+
+def _keras_runner(path: Path) -> Runner:
+    from pairzoo.runs import load_model
+
+    model = load_model(path)
+
+    def run(pairs):
+        return {name: np.asarray(value) for name, value in model(pairs, training=False).items()}
+
+    return run
+
+
+def _savedmodel_runner(path: Path) -> Runner:
+    import tensorflow as tf
+
+    try:
+        signature = tf.saved_model.load(str(path)).signatures[SIGNATURE_KEY]
+    except Exception as e:  # a corrupt protobuf, missing variables, no such signature, ...
+        raise PairzooError(f"cannot load the SavedModel at {path} ({type(e).__name__}); "
+                           "re-export it") from None
+
+    def run(pairs):
+        outputs = signature(**{INPUT_NAME: tf.constant(pairs, dtype=tf.float32)})
+        return {name: value.numpy() for name, value in outputs.items()}
+
+    return run
+
+
+def _tflite_runner(path: Path) -> Runner:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise PairzooError("running .tflite files needs ai-edge-litert: "
+                           "pip install 'pairzoo[litert]'") from None
+    try:
+        signature = Interpreter(model_path=str(path)).get_signature_runner(SIGNATURE_KEY)
+    except (ValueError, RuntimeError) as e:
+        raise PairzooError(f"cannot load {path} as a TFLite model "
+                           f"({str(e).strip().splitlines()[0]}); re-export it") from None
+
+    def run(pairs):
+        return signature(**{INPUT_NAME: np.ascontiguousarray(pairs, dtype=np.float32)})
+
+    return run
+
+
+# --- the answer ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One pair's prediction: `answer` is "<=" or ">", `probability` that answer's probability;
+    digit guesses are None for two-channel models (they have no digit outputs)."""
+
+    answer: str
+    probability: float
+    p_less_equal: float
+    digit_a: int | None = None
+    digit_a_probability: float | None = None
+    digit_b: int | None = None
+    digit_b_probability: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def answer_for(outputs: dict[str, np.ndarray], index: int = 0) -> Answer:
+    """Read pair `index` of a model's outputs by name."""
+    p = float(outputs["compare"][index, 0])
+    digits = {}
+    for side in ("digit_a", "digit_b"):
+        if side in outputs:
+            probs = outputs[side][index]
+            guess = int(np.argmax(probs))
+            digits |= {side: guess, f"{side}_probability": float(probs[guess])}
+    if p >= 0.5:
+        return Answer("<=", p, p, **digits)
+    return Answer(">", 1 - p, p, **digits)
+
+
+def predict_files(model: str | Path, first: str | Path, second: str | Path | None = None,
+                  invert: bool = False) -> Answer:
+    """The whole `pairzoo predict`: read the inputs first (cheap errors first), then the model."""
+    pair = load_pair(first, second, invert)
+    return answer_for(load_runner(model)(pair))
