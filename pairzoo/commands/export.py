@@ -1,0 +1,64 @@
+"""`pairzoo export` and `pairzoo predict`."""
+
+from __future__ import annotations
+
+import json
+
+# the choices of pairzoo.export, repeated (a test keeps them equal): building the parser
+# must not import the library
+FORMATS = ("keras", "savedmodel", "tflite")
+QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
+
+
+def cmd_export(args) -> int:
+    from pairzoo.export import export_model
+
+    result = export_model(args.source, args.format, args.quantize, args.out)
+    what = args.format if args.quantize == "none" else f"{args.format} ({args.quantize})"
+    print(f"{what}: {result.path}  ({result.size_bytes / 1024:,.0f} kB)")
+    if result.float_layers:
+        print(f"{len(result.float_layers)} layers kept in float: their int8 error on the "
+              "calibration pairs was too large")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from pairzoo.predict import predict_files
+
+    answer = predict_files(args.model, args.image_a, args.image_b, invert=args.invert)
+    if args.json:
+        print(json.dumps(answer.to_dict()))
+        return 0
+    sign = "≤" if answer.answer == "<=" else ">"
+    lines = [f"first {sign} second  (probability {answer.probability:.3f})"]
+    if answer.digit_a is not None:
+        lines.append(f"digits: {answer.digit_a} ({answer.digit_a_probability:.3f}) and "
+                     f"{answer.digit_b} ({answer.digit_b_probability:.3f})")
+    else:
+        lines.append("digits: not predicted (a two-channel model has no digit outputs)")
+    print("\n".join(lines))
+    return 0
+
+
+def add_parsers(commands) -> None:
+    p = commands.add_parser("export", help="export a trained model: .keras, SavedModel, TFLite")
+    p.add_argument("source", metavar="RUN_DIR_OR_NAME",
+                   help="run folder, .keras file, or zoo name (its newest run under runs/)")
+    p.add_argument("--format", choices=FORMATS, default="savedmodel",
+                   help="keras | savedmodel (TensorFlow apps) | tflite (devices)")
+    p.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
+                   help="TFLite only: none | dynamic (int8 weights) | float16 | int8 "
+                        "(calibrated on the run's training pairs)")
+    p.add_argument("--out", help="destination (default saved_models/NAME/RUN[-QUANTIZE])")
+    p.set_defaults(run=cmd_export)
+
+    p = commands.add_parser("predict", help="compare two digit images with an exported model")
+    p.add_argument("model", help=".keras file or run folder, SavedModel folder, or .tflite file")
+    p.add_argument("image_a", metavar="IMAGE_A", help="first digit (PNG/JPEG), or one .npy pair")
+    p.add_argument("image_b", metavar="IMAGE_B", nargs="?",
+                   help="second digit (PNG/JPEG); omit with a .npy pair")
+    p.add_argument("--invert", action="store_true",
+                   help="the images are dark digits on a light background (MNIST is white on "
+                        "black)")
+    p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    p.set_defaults(run=cmd_predict)
