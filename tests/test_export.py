@@ -1,0 +1,382 @@
+"""Export: SavedModel and TFLite for apps and devices, parity with Keras, builtin ops only.
+
+Three representative models are trained briefly (a learned head, the hard-coded argmax
+comparison, a two-channel network) and exported through the real entry point; every zoo entry
+is converted untrained for the op check. The full entry x format matrix is `-m slow`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+from pairzoo import export as pz_export
+from pairzoo.commands import export as export_command
+from pairzoo.data import load_pairs
+from pairzoo.errors import PairzooError
+from pairzoo.evaluation import score
+from pairzoo.export import (
+    convert_to_tflite,
+    export_model,
+    non_builtin_ops,
+    resolve_source,
+    signature_names,
+    tflite_ops,
+)
+from pairzoo.registry import create_model, get_preset, list_models
+from pairzoo.runs import load_model
+from pairzoo.training import save_run, train
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+REPRESENTATIVE = ("siamese_argmax", "siamese_fullyconv", "two_channel_baseline")
+# enough training for test errors of 3-20 %, so that quantization has something to lose
+BRIEF = {"train.epochs": 5, "train.n_train": 1000, "train.n_test": 1000}
+TOLERANCE = 1e-5  # SavedModel and float TFLite against Keras
+ERROR_POINTS = 0.5  # float16 / int8 test error against float, in percentage points
+
+
+def expected_outputs(name: str) -> list[str]:
+    has_digits = get_preset(name).model.has_digit_outputs
+    return ["compare", "digit_a", "digit_b"] if has_digits else ["compare"]
+
+
+def run_tflite(path_or_bytes, pairs: np.ndarray) -> dict[str, np.ndarray]:
+    source = ({"model_path": str(path_or_bytes)} if isinstance(path_or_bytes, Path)
+              else {"model_content": path_or_bytes})
+    return Interpreter(**source).get_signature_runner("serving_default")(pair=pairs)
+
+
+def run_savedmodel(path: Path, pairs: np.ndarray) -> dict[str, np.ndarray]:
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    return {k: v.numpy() for k, v in serve(pair=tf.constant(pairs)).items()}
+
+
+def max_difference(outputs: dict, reference: dict) -> float:
+    assert sorted(outputs) == sorted(reference)
+    return max(float(np.abs(np.asarray(outputs[k]) - np.asarray(reference[k])).max())
+               for k in reference)
+
+
+# --- trained runs and their exports, made once per test process ----------------------------
+
+
+class Trained:
+    """One briefly trained zoo model: its run folder, Keras outputs on the test pairs, and its
+    exports (made on first use)."""
+
+    def __init__(self, name: str, root: Path):
+        self.name, self.root = name, root
+        result = train(name, seed=0, overrides=BRIEF)
+        self.run_dir = save_run(result, root / "runs" / name / "20260101-000000-seed0")
+        self.train_pairs, self.test_pairs = load_pairs(1000, 1000, seed=0)
+        model = load_model(self.run_dir)
+        self.keras_outputs = {k: np.asarray(v) for k, v in
+                              model.predict(self.test_pairs.pairs, verbose=0).items()}
+        self.keras_error = score(self.keras_outputs, self.test_pairs)["test_error"]
+        self._exports = {}
+
+    def export(self, fmt: str, quantize: str = "none"):
+        key = (fmt, quantize)
+        if key not in self._exports:
+            out = self.root / "exports" / self.name / f"{fmt}-{quantize}"
+            self._exports[key] = export_model(self.run_dir, fmt, quantize, out)
+        return self._exports[key]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, session_cache):
+    """name -> Trained, built lazily; the pairzoo cache is the session's temporary one."""
+    root = tmp_path_factory.mktemp("export_runs")
+    models: dict[str, Trained] = {}
+
+    def get(name: str) -> Trained:
+        if name not in models:
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("PAIRZOO_CACHE", str(session_cache))
+                models[name] = Trained(name, root)
+        return models[name]
+
+    return get
+
+
+# --- the op check: every zoo entry, float TFLite, builtin ops only --------------------------
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_entry_converts_to_builtin_ops(name, tiny_pairs):
+    keras.utils.set_random_seed(0)
+    model = create_model(name)
+    flatbuffer, _ = convert_to_tflite(model)
+    ops = tflite_ops(flatbuffer)
+    assert not non_builtin_ops(flatbuffer), ops
+    assert not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), ops
+    # it runs under ai-edge-litert, by name, on any batch size (RNNs are traced unrolled)
+    pairs = tiny_pairs[1].pairs[:3]
+    runner = Interpreter(model_content=flatbuffer).get_signature_runner("serving_default")
+    for batch in (pairs[:1], pairs):
+        outputs = runner(pair=batch)
+        reference = {k: np.asarray(v) for k, v in model(batch, training=False).items()}
+        assert max_difference(outputs, reference) <= TOLERANCE
+
+
+def test_op_check_catches_flex_ops():
+    """The check above can fail: `keras.ops.argmax` lowers to BitwiseAnd, which only converts
+    as a Select TF (Flex) op."""
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 10), tf.float32)])
+    def argmax(x):
+        return {"digit": keras.ops.argmax(x, axis=-1)}
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [argmax.get_concrete_function()], argmax)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS,
+                                           tf.lite.OpsSet.SELECT_TF_OPS]
+    flex = non_builtin_ops(converter.convert())
+    assert flex and all(op.startswith("Flex") for op in flex)
+
+
+# --- SavedModel ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVE)
+def test_savedmodel_signature_names(name, trained):
+    path = trained(name).export("savedmodel").path
+    assert signature_names(path) == (["pair"], expected_outputs(name))
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    _, inputs = signature.structured_input_signature
+    assert inputs["pair"].shape.as_list() == [None, 2, 14, 14]
+    assert inputs["pair"].dtype == tf.float32
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVE)
+def test_savedmodel_matches_keras(name, trained):
+    model = trained(name)
+    outputs = run_savedmodel(model.export("savedmodel").path, model.test_pairs.pairs)
+    assert max_difference(outputs, model.keras_outputs) <= TOLERANCE
+
+
+def test_savedmodel_example_runs_without_pairzoo(trained, tmp_path):
+    model = trained("siamese_fullyconv")
+    lines = run_example("savedmodel_app.py", model.export("savedmodel").path,
+                        model.test_pairs.pairs[:20], tmp_path)
+    assert lines == expected_lines(model.keras_outputs, 20)
+
+
+# --- TFLite -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVE)
+def test_tflite_float_matches_keras(name, trained):
+    model = trained(name)
+    result = model.export("tflite")
+    outputs = run_tflite(result.path, model.test_pairs.pairs)
+    assert max_difference(outputs, model.keras_outputs) <= TOLERANCE
+    assert not non_builtin_ops(result.path.read_bytes())
+
+
+@pytest.mark.parametrize("quantize", ["float16", "int8"])
+@pytest.mark.parametrize("name", REPRESENTATIVE)
+def test_quantized_error_close_to_float(name, quantize, trained):
+    model = trained(name)
+    result = model.export("tflite", quantize)
+    outputs = run_tflite(result.path, model.test_pairs.pairs)
+    error = score(outputs, model.test_pairs)["test_error"]
+    assert abs(error - model.keras_error) <= ERROR_POINTS, (error, model.keras_error)
+    assert not non_builtin_ops(result.path.read_bytes())
+    assert result.size_bytes < model.export("tflite").size_bytes  # it did quantize
+
+
+def test_int8_keeps_unfoldable_batch_norms_in_float(trained):
+    """siamese_fullyconv's batch norms after ReLUs have per-channel scales that one int8 scale
+    cannot hold; they are found by measurement and left in float."""
+    result = trained("siamese_fullyconv").export("tflite", "int8")
+    assert any("bn" in layer for layer in result.float_layers), result.float_layers
+    assert not trained("siamese_argmax").export("tflite", "int8").float_layers
+
+
+def test_tflite_example_runs_without_pairzoo(trained, tmp_path):
+    model = trained("siamese_argmax")
+    lines = run_example("tflite_device.py", model.export("tflite").path,
+                        model.test_pairs.pairs[:20], tmp_path)
+    assert lines == expected_lines(model.keras_outputs, 20)
+
+
+def test_tflite_example_runs_int8(trained, tmp_path):
+    model = trained("two_channel_baseline")
+    lines = run_example("tflite_device.py", model.export("tflite", "int8").path,
+                        model.test_pairs.pairs[:5], tmp_path)
+    assert len(lines) == 5 and all(re.match(r"pair \d: first (<=|>) second", s) for s in lines)
+
+
+# --- examples: run as separate programs that cannot import pairzoo --------------------------
+
+
+def run_example(program: str, model_path: Path, pairs: np.ndarray, tmp_path: Path) -> list[str]:
+    blocker = tmp_path / "blocker" / "pairzoo"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('the example imported pairzoo')\n")
+    np.save(tmp_path / "pairs.npy", pairs)
+    env = {**os.environ, "PYTHONPATH": str(blocker.parent)}
+    out = subprocess.run([sys.executable, str(EXAMPLES / program), str(model_path),
+                          str(tmp_path / "pairs.npy")], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip().splitlines()
+
+
+def expected_lines(outputs: dict, n: int) -> list[str]:
+    lines = []
+    for i in range(n):
+        p = float(outputs["compare"][i, 0])
+        sign = "<=" if p >= 0.5 else ">"
+        a, b = outputs["digit_a"][i].argmax(), outputs["digit_b"][i].argmax()
+        lines.append(f"pair {i}: {a} {sign} {b}  (P(first <= second) = {p:.3f})")
+    return lines
+
+
+# --- the export command and its guarantees -------------------------------------------------
+
+
+@pytest.fixture
+def untrained_run(tmp_path):
+    """An untrained model saved as a run folder under runs/ (the test's working directory)."""
+    keras.utils.set_random_seed(0)
+    run_dir = Path("runs/siamese_argmax/20260101-000000-seed0")
+    run_dir.mkdir(parents=True)
+    create_model("siamese_argmax").save(run_dir / "model.keras")
+    return run_dir
+
+
+def test_export_writes_under_saved_models_by_default(untrained_run):
+    for fmt, expected in [("keras", "20260101-000000-seed0.keras"),
+                          ("savedmodel", "20260101-000000-seed0"),
+                          ("tflite", "20260101-000000-seed0.tflite")]:
+        result = export_model("siamese_argmax", fmt)  # a zoo name: its newest run
+        assert result.path == Path("saved_models/siamese_argmax") / expected
+        assert result.size_bytes > 10_000
+    reloaded = load_model(Path("saved_models/siamese_argmax/20260101-000000-seed0.keras"))
+    pairs = np.full((2, 2, 14, 14), 128.0, dtype=np.float32)
+    original = load_model(untrained_run)
+    assert max_difference({k: np.asarray(v) for k, v in reloaded(pairs).items()},
+                          {k: np.asarray(v) for k, v in original(pairs).items()}) == 0
+
+
+def test_a_zoo_name_means_its_newest_run(untrained_run):
+    newer = untrained_run.with_name("20260202-000000-seed0")
+    newer.mkdir()
+    (newer / "model.keras").write_bytes((untrained_run / "model.keras").read_bytes())
+    assert resolve_source("siamese_argmax") == newer
+    with pytest.raises(PairzooError, match="no trained run of siamese_lenet5"):
+        resolve_source("siamese_lenet5")
+    with pytest.raises(PairzooError, match="neither a run folder"):
+        resolve_source("siamese_fullyconf")
+
+
+def test_failed_export_leaves_nothing_behind(untrained_run, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("converter crashed")
+
+    monkeypatch.setattr(pz_export, "convert_to_tflite", broken)
+    with pytest.raises(RuntimeError, match="converter crashed"):
+        export_model(untrained_run, "tflite", out="out/model.tflite")
+    assert list(Path("out").iterdir()) == []
+
+    def broken_savedmodel(model, path):
+        path.mkdir()
+        (path / "saved_model.pb").write_bytes(b"half")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pz_export, "write_saved_model", broken_savedmodel)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_model(untrained_run, "savedmodel", out="out/model")
+    assert list(Path("out").iterdir()) == []
+
+
+def test_export_refuses_to_overwrite(untrained_run):
+    export_model(untrained_run, "keras", out="model.keras")
+    with pytest.raises(PairzooError, match="already exists"):
+        export_model(untrained_run, "keras", out="model.keras")
+
+
+@pytest.mark.parametrize("fmt, quantize, phrase", [
+    ("savedmodel", "int8", "applies to --format tflite only"),
+    ("onnx", "none", "unknown format"),
+    ("tflite", "int4", "unknown quantization"),
+])
+def test_bad_export_options(untrained_run, fmt, quantize, phrase):
+    with pytest.raises(PairzooError, match=phrase):
+        export_model(untrained_run, fmt, quantize)
+
+
+def test_cli_choices_are_the_library_choices():
+    assert export_command.FORMATS == pz_export.FORMATS
+    assert export_command.QUANTIZATIONS == pz_export.QUANTIZATIONS
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "pairzoo", *args], capture_output=True,
+                          text=True, env={**os.environ, "COLUMNS": "200"}, timeout=300)
+
+
+def test_cli_export_and_predict(untrained_run, tiny_pairs):
+    out = cli("export", str(untrained_run), "--format", "tflite", "--quantize", "dynamic")
+    assert out.returncode == 0, out.stderr
+    path = Path("saved_models/siamese_argmax/20260101-000000-seed0-dynamic.tflite")
+    assert str(path) in out.stdout and path.is_file()
+    np.save("pair.npy", tiny_pairs[1].pairs[0])
+    answer = json.loads(cli("predict", str(path), "pair.npy", "--json").stdout)
+    assert answer["answer"] in ("<=", ">") and 0 <= answer["digit_a"] <= 9
+
+
+@pytest.mark.parametrize("args, phrase", [
+    (["export", "runs/nothing"], "neither a run folder"),
+    (["export", "siamese_lenet5"], "no trained run of siamese_lenet5"),
+    (["export", "siamese_argmax", "--format", "savedmodel", "--quantize", "int8"],
+     "tflite only"),
+    (["export", "siamese_argmax", "--format", "onnx"], "invalid choice"),
+])
+def test_cli_export_errors_are_one_line(untrained_run, args, phrase):
+    out = cli(*args)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and phrase in lines[0], out.stderr
+
+
+# --- the full matrix: every zoo entry x every format (pytest -m slow) ----------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list_models())
+def test_every_entry_in_every_format(name, trained):
+    model = trained(name)
+    outputs = expected_outputs(name)
+    reloaded = load_model(model.export("keras").path)
+    keras_again = {k: np.asarray(v) for k, v in
+                   reloaded.predict(model.test_pairs.pairs, verbose=0).items()}
+    assert max_difference(keras_again, model.keras_outputs) == 0
+    saved = model.export("savedmodel").path
+    assert signature_names(saved) == (["pair"], outputs)
+    assert max_difference(run_savedmodel(saved, model.test_pairs.pairs),
+                          model.keras_outputs) <= TOLERANCE
+    float_path = model.export("tflite").path
+    assert max_difference(run_tflite(float_path, model.test_pairs.pairs),
+                          model.keras_outputs) <= TOLERANCE
+    for quantize in ("dynamic", "float16", "int8"):
+        result = model.export("tflite", quantize)
+        assert not non_builtin_ops(result.path.read_bytes())
+        quantized = run_tflite(result.path, model.test_pairs.pairs)
+        assert sorted(quantized) == outputs
+        error = score(quantized, model.test_pairs)["test_error"]
+        assert abs(error - model.keras_error) <= ERROR_POINTS, (quantize, error,
+                                                                 model.keras_error)
