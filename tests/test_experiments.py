@@ -307,6 +307,13 @@ def test_tables_have_mean_std_count_and_flag_cells_outside_the_report(tmp_path):
     assert summary["test_error z"][1] == pytest.approx(summary["test_error mean"][1] - 12.5)
 
 
+def test_a_table_before_any_run_shows_the_reports_figures():
+    spec = load_spec("001_table2")
+    summary = plan_summary(spec, plan_table(spec), pd.DataFrame())
+    assert list(summary["runs"]) == [0] * 8 and summary["test_error mean"].isna().all()
+    assert summary["test_error report"].tolist()[:2] == [9.619, 10.12]
+
+
 def test_learning_curves_are_written_from_store_rows_alone(tmp_path):
     store = ResultsStore(tmp_path / "s.jsonl")
     outcome = run_experiment(small_spec(), store, train_fn=fake_train([]))
@@ -357,13 +364,13 @@ def test_reproduce_a_report_on_a_tiny_override(tmp_path):
     plan = cli(*args, "--dry-run").stdout
     assert "004_table2" in plan and "4 runs to train" in plan
     result = cli(*args, "--no-plots")
-    assert "Table 2" in result.stdout and "9.30 ± 1.62" in result.stdout  # theirs beside ours
+    assert "Table 2" in result.stdout and "9.3 ± 1.62" in result.stdout  # theirs beside ours
     table = pd.read_csv(out / "004_table2.csv")
     assert list(table["test_error report"]) == [9.30, 16.10, 11.58, 20.59]
     assert list(table["runs"]) == [1, 1, 1, 1]
     assert "within 2σ" in (out / "004_table2.md").read_text()
     tables_only = cli(*args, "--tables-only", "--no-plots")
-    assert "runs to do" not in tables_only.stderr and "9.30 ± 1.62" in tables_only.stdout
+    assert "runs to do" not in tables_only.stderr and "9.3 ± 1.62" in tables_only.stdout
 
 
 @pytest.mark.parametrize("args, phrase", [

@@ -41,6 +41,12 @@ def summarise(frame: pd.DataFrame, metrics: list[str], order: list[str] | None =
     order = order or list(stats.index)
     stats = stats.reindex(order)
     stats["runs"] = stats["runs"].fillna(0).astype(int)
+    for metric in metrics:  # a metric no run has yet: an empty column, so the report's shows
+        if f"{metric} mean" not in stats:
+            stats[[f"{metric} mean", f"{metric} std"]] = float("nan")
+            stats[f"{metric} count"] = 0
+    for metric in present:
+        stats[f"{metric} count"] = stats[f"{metric} count"].fillna(0).astype(int)
     if cells is None:
         cells = dict(zip(frame["cell_label"], frame["cell"], strict=True))
     axes = pd.DataFrame([cells.get(label, {}) for label in order], index=order)
@@ -102,7 +108,7 @@ def display_frame(summary: pd.DataFrame, metrics: list[str], axes: list[str]) ->
         if f"{metric} report" in summary and summary[f"{metric} report"].notna().any():
             theirs = summary[f"{metric} report"]
             their_std = summary[f"{metric} report std"]
-            shown[f"{label} (report)"] = [_mean_std(m, s, 3 if _fine(m, s) else 2)
+            shown[f"{label} (report)"] = [_as_printed(m, s)
                                           for m, s in zip(theirs, their_std, strict=True)]
             one = len(metrics) == 1
             shown["Δ/σ" if one else f"{label} Δ/σ"] = summary[f"{metric} z"].map(
@@ -113,9 +119,11 @@ def display_frame(summary: pd.DataFrame, metrics: list[str], axes: list[str]) ->
     return shown
 
 
-def _fine(mean, std) -> bool:
-    """Report 001 prints three decimals; show its figures as printed."""
-    return any(not pd.isna(v) and round(v, 2) != round(v, 3) for v in (mean, std))
+def _as_printed(mean, std) -> str:
+    """A report's figure with the digits it printed (17.469, 0.5696, 6.08)."""
+    if pd.isna(mean):
+        return "-"
+    return f"{mean:.6g}" + ("" if pd.isna(std) else f" ± {std:.6g}")
 
 
 def outside_rows(summary: pd.DataFrame, metrics: list[str]) -> pd.Series:
