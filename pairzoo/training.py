@@ -75,7 +75,9 @@ def _fit_inputs(pairs: PairSet, outputs, batch_size: int, seed: int, shuffle: bo
     if keras.backend.backend() == "tensorflow":
         from pairzoo.data.pipeline import to_dataset
 
-        return {"x": to_dataset(pairs, batch_size, seed if shuffle else None, outputs)}
+        # the dataset shuffles itself, seeded; fit's own shuffle flag would only warn
+        return {"x": to_dataset(pairs, batch_size, seed if shuffle else None, outputs),
+                "shuffle": False}
     return {"x": pairs.pairs, "y": pairs.targets(outputs), "batch_size": batch_size,
             "shuffle": shuffle}
 
@@ -168,8 +170,7 @@ def _fit(preset: Preset, train_pairs: PairSet, test_pairs: PairSet, seed: int, c
     outputs = list(model.output_names)
     train_inputs = _fit_inputs(train_pairs, outputs, recipe.batch_size, seed, shuffle=True)
     test_inputs = _fit_inputs(test_pairs, outputs, 1000, seed, shuffle=False)
-    validation = (test_inputs["x"] if "y" not in test_inputs
-                  else (test_inputs["x"], test_inputs["y"]))
+    validation = (test_inputs["x"], test_inputs["y"]) if "y" in test_inputs else test_inputs["x"]
     start = time.perf_counter()
     history = model.fit(**train_inputs, epochs=recipe.epochs, validation_data=validation,
                         callbacks=list(callbacks or []), verbose=0)

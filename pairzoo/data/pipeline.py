@@ -13,7 +13,7 @@ def to_dataset(pairs: PairSet, batch_size: int, shuffle_seed: int | None = None,
     """
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices(({"pair": pairs.pairs}, pairs.targets(outputs)))
+    dataset = tf.data.Dataset.from_tensor_slices((pairs.pairs, pairs.targets(outputs)))
     dataset = dataset.cache()
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(pairs), seed=shuffle_seed, reshuffle_each_iteration=True)
