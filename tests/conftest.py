@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,18 @@ def tiny_pairs():
     from pairzoo.data import load_pairs
 
     return load_pairs(64, 64, seed=0)
+
+
+@pytest.fixture(scope="session")
+def pairzoo_cli():
+    """Run `python -m pairzoo ARGS` (the real entry point); assert success unless told not to."""
+
+    def run(*args, check_ok=True):
+        env = {**os.environ, "COLUMNS": "250"}  # wide tables: cells are not wrapped
+        result = subprocess.run([sys.executable, "-m", "pairzoo", *args], capture_output=True,
+                                text=True, env=env, timeout=300)
+        if check_ok:
+            assert result.returncode == 0, result.stderr
+        return result
+
+    return run

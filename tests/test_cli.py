@@ -13,14 +13,6 @@ import pytest
 ENV = {**os.environ, "COLUMNS": "200"}
 
 
-def run(*args, check_ok=True):
-    result = subprocess.run([sys.executable, "-m", "pairzoo", *args], capture_output=True,
-                            text=True, env=ENV, timeout=300)
-    if check_ok:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
 def assert_one_line_error(result, *phrases):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -39,26 +31,27 @@ def test_help_and_list_do_not_import_tensorflow(args):
     assert out.stdout.strip().endswith("clean")
 
 
-def test_list_shows_the_zoo():
-    out = run("list").stdout
+def test_list_shows_the_zoo(pairzoo_cli):
+    out = pairzoo_cli("list").stdout
     assert "siamese_fullyconv" in out and "two_channel_baseline" in out
     assert "70,906" in out
-    assert "siamese_argmax" in run("list", "siamese_*").stdout
+    assert "siamese_argmax" in pairzoo_cli("list", "siamese_*").stdout
 
 
-def test_train_evaluate_round_trip(tmp_path, t10k):
+def test_train_evaluate_round_trip(tmp_path, t10k, pairzoo_cli):
     out_dir = tmp_path / "run"
-    result = run("train", "siamese_argmax", "--epochs", "1", "--seed", "2",
+    result = pairzoo_cli("train", "siamese_argmax", "--epochs", "1", "--seed", "2",
                  "--set", "train.n_train=100", "--set", "train.n_test=100", "--out", str(out_dir))
     assert "test error" in result.stdout
     assert "epoch 1/1" in result.stderr  # plain progress lines when not a terminal
     metrics = json.loads((out_dir / "metrics.json").read_text())
     assert 0 <= metrics["test_error"] <= 100
-    evaluated = run("evaluate", str(out_dir), "--test-data", f"idx:{t10k}").stdout
+    evaluated = pairzoo_cli("evaluate", str(out_dir), "--test-data", f"idx:{t10k}").stdout
     assert "test_error" in evaluated and "digit_accuracy" in evaluated
     # same seed, another process: the same metrics (all but the wall time)
-    run("train", "siamese_argmax", "--epochs", "1", "--seed", "2", "--set", "train.n_train=100",
-        "--set", "train.n_test=100", "--out", str(tmp_path / "again"))
+    pairzoo_cli("train", "siamese_argmax", "--epochs", "1", "--seed", "2",
+                "--set", "train.n_train=100", "--set", "train.n_test=100",
+                "--out", str(tmp_path / "again"))
     again = json.loads((tmp_path / "again" / "metrics.json").read_text())
     metrics.pop("train_seconds")
     again.pop("train_seconds")
@@ -76,20 +69,20 @@ def test_train_evaluate_round_trip(tmp_path, t10k):
     (["list", "zzz*"], ["no model matches"]),
     (["frobnicate"], ["invalid choice"]),
 ])
-def test_bad_input_is_one_line(args, phrases):
-    assert_one_line_error(run(*args, check_ok=False), *phrases)
+def test_bad_input_is_one_line(args, phrases, pairzoo_cli):
+    assert_one_line_error(pairzoo_cli(*args, check_ok=False), *phrases)
 
 
-def test_corrupt_files_are_one_line(tmp_path):
+def test_corrupt_files_are_one_line(tmp_path, pairzoo_cli):
     bad_model = tmp_path / "model.keras"
     bad_model.write_bytes(b"not a zip file")
-    assert_one_line_error(run("evaluate", str(bad_model), check_ok=False), "cannot load")
+    assert_one_line_error(pairzoo_cli("evaluate", str(bad_model), check_ok=False), "cannot load")
     data = tmp_path / "idx"
     data.mkdir()
     (data / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
     (data / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01")
     assert_one_line_error(
-        run("train", "siamese_argmax", "--test-data", f"idx:{data}", check_ok=False), "idx")
+        pairzoo_cli("train", "siamese_argmax", "--test-data", f"idx:{data}", check_ok=False), "idx")
 
 
 def test_root_shim_is_the_same_cli():

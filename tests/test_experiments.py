@@ -8,7 +8,6 @@ real on tiny grids (two models, two seeds, one epoch, 100 pairs).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,16 +27,7 @@ from pairzoo.experiments.spec import load_spec, shipped_specs, spec_from_dict, s
 from pairzoo.experiments.store import ResultsStore
 from pairzoo.experiments.tables import plan_summary
 
-ENV = {**os.environ, "COLUMNS": "250"}
 TINY = {"train.epochs": 1, "train.n_train": 100, "train.n_test": 100}
-
-
-def cli(*args, check_ok=True):
-    result = subprocess.run([sys.executable, "-m", "pairzoo", *args], capture_output=True,
-                            text=True, env=ENV, timeout=300)
-    if check_ok:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 def fake_train(calls: list, error=None):
@@ -335,12 +325,12 @@ def test_time_estimates_learn_from_finished_runs(tmp_path):
 # --- the commands, through the real entry point ----------------------------------------------
 
 
-def test_experiment_resume_and_results_through_the_cli(tmp_path):
+def test_experiment_resume_and_results_through_the_cli(tmp_path, pairzoo_cli):
     store, out = tmp_path / "store.jsonl", tmp_path / "out"
     args = ["experiment", "--model", "siamese_argmax", "--model", "two_channel_baseline",
             "--runs", "2", "--name", "tiny", "--store", str(store), "--out", str(out),
             *[f"--set={k}={v}" for k, v in TINY.items()]]
-    first = cli(*args)
+    first = pairzoo_cli(*args)
     assert "4 runs to do, 0 already in the store" in first.stderr
     assert "[4/4]" in first.stderr  # plain progress lines when not a terminal
     lines = store.read_text().splitlines()
@@ -349,27 +339,27 @@ def test_experiment_resume_and_results_through_the_cli(tmp_path):
     assert {"test_error mean", "test_error std", "test_error count"} <= set(table.columns)
     assert list(table["runs"]) == [2, 2]
     assert (out / "curves" / "tiny" / "overview.png").is_file()
-    again = cli(*args)
+    again = pairzoo_cli(*args)
     assert "0 runs to do, 4 already in the store" in again.stderr
     assert len(store.read_text().splitlines()) == 4
-    results = cli("results", str(store), "--out", str(tmp_path / "tables"))
+    results = pairzoo_cli("results", str(store), "--out", str(tmp_path / "tables"))
     assert "siamese_argmax" in results.stdout and "two_channel_baseline" in results.stdout
     assert (tmp_path / "tables" / "tiny.md").read_text().startswith("## tiny")
 
 
-def test_reproduce_a_report_on_a_tiny_override(tmp_path):
+def test_reproduce_a_report_on_a_tiny_override(tmp_path, pairzoo_cli):
     store, out = tmp_path / "store.jsonl", tmp_path / "out"
     args = ["reproduce", "004_table2", "--runs", "1", "--store", str(store), "--out", str(out),
             *[f"--set={k}={v}" for k, v in TINY.items()]]
-    plan = cli(*args, "--dry-run").stdout
+    plan = pairzoo_cli(*args, "--dry-run").stdout
     assert "004_table2" in plan and "4 runs to train" in plan
-    result = cli(*args, "--no-plots")
+    result = pairzoo_cli(*args, "--no-plots")
     assert "Table 2" in result.stdout and "9.3 ± 1.62" in result.stdout  # theirs beside ours
     table = pd.read_csv(out / "004_table2.csv")
     assert list(table["test_error report"]) == [9.30, 16.10, 11.58, 20.59]
     assert list(table["runs"]) == [1, 1, 1, 1]
     assert "within 2σ" in (out / "004_table2.md").read_text()
-    tables_only = cli(*args, "--tables-only", "--no-plots")
+    tables_only = pairzoo_cli(*args, "--tables-only", "--no-plots")
     assert "runs to do" not in tables_only.stderr and "9.3 ± 1.62" in tables_only.stdout
 
 
@@ -382,8 +372,8 @@ def test_reproduce_a_report_on_a_tiny_override(tmp_path):
     (["reproduce", "001", "--only", "model=nope", "--dry-run"], "no cell matches"),
     (["results", "/no/such/store.jsonl"], "no results store"),
 ])
-def test_bad_input_is_one_line(args, phrase):
-    result = cli(*args, check_ok=False)
+def test_bad_input_is_one_line(args, phrase, pairzoo_cli):
+    result = pairzoo_cli(*args, check_ok=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and phrase in lines[0], result.stderr
