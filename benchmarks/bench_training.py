@@ -130,6 +130,7 @@ def main() -> None:
     figure(f"machine {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
            f"{_cpu_model()}")
     figure(f"versions {_versions()}")
+    figure(f"load average at start {os.getloadavg()[0]:.2f} (other work on the machine)")
 
     solo: dict[tuple[str, str], list[float]] = {}
     for rep in range(args.reps):
@@ -187,6 +188,7 @@ def main() -> None:
     figure(f"{model} bfloat16 mixed precision: {bf16_s:.2f} s vs float32 {fp32_s:.2f} s per run "
            f"(reused trace); test error {bf16_e:.2f} % vs {fp32_e:.2f} % (seeds 0-2)")
 
+    figure(f"load average at end {os.getloadavg()[0]:.2f}")
     out = HERE / "results" / "training.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text("# Training speed (benchmarks/bench_training.py)\n\n" +
