@@ -66,6 +66,8 @@ def small_spec(**search) -> object:
 
 SHIPPED_CELLS = {"000_table2": 4, "001_table1": 16, "001_table2": 8, "002_table1": 9,
                  "003_table1": 3, "004_table1": 4, "004_table2": 4}
+# pairzoo's own experiments (the accuracy frontier): no report, so figures are optional
+OWN_CELLS = {"frontier_best": 1, "frontier_best_t10k": 1, "frontier_ablation": 6}
 
 
 @pytest.mark.parametrize("name, cells", sorted(SHIPPED_CELLS.items()))
@@ -83,8 +85,16 @@ def test_shipped_specs_plan_and_every_cell_has_the_reports_figure(name, cells):
         assert plan_search(spec)
 
 
+@pytest.mark.parametrize("name, cells", sorted(OWN_CELLS.items()))
+def test_own_specs_plan(name, cells):
+    spec = load_spec(name)
+    assert not spec.report
+    assert len(spec.cells()) == cells
+    assert len(plan_table(spec)) == cells * spec.runs  # every cell resolves to a valid preset
+
+
 def test_every_shipped_spec_is_tested():
-    assert set(shipped_specs()) == set(SHIPPED_CELLS)
+    assert set(shipped_specs()) == set(SHIPPED_CELLS) | set(OWN_CELLS)
 
 
 def test_report_lookup_by_number_file_name_alias_or_spec():
