@@ -35,7 +35,6 @@ QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 SIGNATURE_KEY = "serving_default"
 INPUT_NAME = "pair"
 PAIR_SHAPE = (2, 14, 14)
-OUTPUT_NAMES = ("compare", "digit_a", "digit_b")
 EXPORT_ROOT = Path("saved_models")
 RUNS_ROOT = Path("runs")
 # int8 calibration pairs: TFLite's guide asks for a few hundred; 1,000 (a whole default training

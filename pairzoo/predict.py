@@ -21,11 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from pairzoo.errors import PairzooError
+from pairzoo.export import INPUT_NAME, PAIR_SHAPE, SIGNATURE_KEY
 
-PAIR_SHAPE = (2, 14, 14)
 MNIST_SIZE = (28, 28)
-SIGNATURE_KEY = "serving_default"
-INPUT_NAME = "pair"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 Runner = Callable[[np.ndarray], dict[str, np.ndarray]]
