@@ -84,3 +84,25 @@ class DigitComparison(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode, "num_classes": self.num_classes}
+
+
+@saving.register_keras_serializable(package=PACKAGE)
+class TrainingOnly(layers.Layer):
+    """Applies `layer` only when called with training=True, else passes inputs through.
+
+    Keras's random preprocessing layers default to training=True, so a bare `model(x)` or
+    `model.export()` would augment at inference; wrapped, only training augments.
+    """
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        self.layer = saving.deserialize_keras_object(layer) if isinstance(layer, dict) else layer
+
+    def call(self, inputs, training=None):
+        return self.layer(inputs, training=True) if training else inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "layer": saving.serialize_keras_object(self.layer)}

@@ -20,7 +20,7 @@ from keras import layers
 
 from pairzoo.config import ModelConfig, model_from_dict
 from pairzoo.heads import apply_head
-from pairzoo.layers import PACKAGE, SplitPair, TwoClassProbability
+from pairzoo.layers import PACKAGE, SplitPair, TrainingOnly, TwoClassProbability
 from pairzoo.towers import build_tower
 
 PAIR_SHAPE = (2, 14, 14)
@@ -58,16 +58,17 @@ class PairModel(keras.Model):
 
 
 def _augmentation(config: ModelConfig):
-    """Keras's random translation/rotation: active in training only, an identity (no ops) at
-    inference and in exports. Called once per digit, so each digit gets its own draw."""
+    """Keras's random translation/rotation, wrapped to act only when training (their own
+    default is to act whenever called). Called once per digit: each digit gets its own draw."""
     steps = []
     if config.augment_shift:
         factor = config.augment_shift / 14
-        steps.append(layers.RandomTranslation(factor, factor, fill_mode="constant",
-                                              name="augment_shift"))
+        steps.append(TrainingOnly(layers.RandomTranslation(factor, factor, fill_mode="constant"),
+                                  name="augment_shift"))
     if config.augment_rotation:
-        steps.append(layers.RandomRotation(config.augment_rotation / 360, fill_mode="constant",
-                                           name="augment_rotation"))
+        steps.append(TrainingOnly(layers.RandomRotation(config.augment_rotation / 360,
+                                                        fill_mode="constant"),
+                                  name="augment_rotation"))
     return steps
 
 

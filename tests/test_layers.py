@@ -70,3 +70,16 @@ def test_layers_round_trip_through_serialization(layer):
 def test_bad_mode_is_rejected():
     with pytest.raises(ValueError, match="mode"):
         DigitComparison("sorted")
+
+
+def test_augmentation_acts_only_when_training():
+    """Keras's random layers default to training=True; a bare model(x) must not augment."""
+    from pairzoo.registry import create_model
+
+    model = create_model("siamese_vgg_aug")
+    pair = np.random.default_rng(0).uniform(0, 255, (4, 2, 14, 14)).astype("float32")
+    plain = [np.asarray(model(pair)["digit_a"]) for _ in range(2)]
+    np.testing.assert_array_equal(plain[0], plain[1])
+    np.testing.assert_array_equal(plain[0], np.asarray(model(pair, training=False)["digit_a"]))
+    trained = np.asarray(model(pair, training=True)["digit_a"])
+    assert not np.allclose(trained, plain[0])
