@@ -98,6 +98,9 @@ class TrainingOnly(layers.Layer):
         super().__init__(**kwargs)
         self.layer = saving.deserialize_keras_object(layer) if isinstance(layer, dict) else layer
 
+    def build(self, input_shape):
+        self.layer.build(input_shape)  # its seed-generator state belongs to this layer
+
     def call(self, inputs, training=None):
         return self.layer(inputs, training=True) if training else inputs
 
