@@ -31,8 +31,6 @@ from pairzoo.config import Preset
 from pairzoo.data import PairSet
 from pairzoo.models import build_model
 
-_OUTPUTS_WITH_ACCURACY = ("compare", "digit_a", "digit_b")
-
 
 def configure_threads(family: str) -> bool:
     """Pick TF's thread pools once per process, before TensorFlow runs its first op.
