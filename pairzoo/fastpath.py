@@ -35,11 +35,12 @@ from pairzoo.models import build_model
 def configure_threads(family: str) -> bool:
     """Pick TF's thread pools once per process, before TensorFlow runs its first op.
 
-    Measured here (2 cores, see benchmarks/): siamese models run fastest with intra-op 1 and
-    inter-op 2, the two towers then running side by side; a single network gains from intra-op
-    parallelism instead. Returns False when TF was already initialised (the settings are
-    process-wide and can no longer change), which is harmless. PAIRZOO_TF_THREADS="intra,inter"
-    overrides the choice (the benchmarks compare settings with it).
+    Siamese models use intra-op 1 / inter-op 2, the two towers then running side by side
+    (../shared/FACTS.md measured 1.8 s against 2.7 s for default threads); a single network
+    gets intra-op parallelism instead. benchmarks/bench_training.py compares the settings per
+    family; its first run was too loaded to confirm the choice. Returns False when TF was
+    already initialised (the settings are process-wide and can no longer change), harmlessly.
+    PAIRZOO_TF_THREADS="intra,inter" overrides the choice (the benchmarks compare with it).
     """
     intra, inter = (1, 2) if family == "siamese" else (2, 1)
     if os.environ.get("PAIRZOO_TF_THREADS"):
