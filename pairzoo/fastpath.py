@@ -53,9 +53,10 @@ def configure_threads(family: str) -> bool:
     return True
 
 
-def _trainer_key(preset: Preset, outputs: tuple[str, ...], n_train: int, n_test: int) -> str:
+def _trainer_key(preset: Preset, n_train: int, n_test: int) -> str:
+    """Architecture and recipe (the outputs follow from the model config) and data sizes."""
     recipe = dataclasses.asdict(preset.train)
-    return json.dumps([dataclasses.asdict(preset.model), recipe, outputs, n_train, n_test],
+    return json.dumps([dataclasses.asdict(preset.model), recipe, n_train, n_test],
                       sort_keys=True)
 
 
@@ -184,8 +185,7 @@ def fast_fit(preset: Preset, train: PairSet, test: PairSet, seed: int,
     The trainer's model is re-initialised by the next run of the same architecture.
     """
     configure_threads(preset.model.family)
-    outputs = tuple(build_outputs(preset))
-    key = _trainer_key(preset, outputs, len(train), len(test))
+    key = _trainer_key(preset, len(train), len(test))
     trainer = _TRAINERS.get(key)
     if trainer is None:
         trainer = _TRAINERS[key] = CompiledTrainer(preset, len(train), len(test))
@@ -193,7 +193,3 @@ def fast_fit(preset: Preset, train: PairSet, test: PairSet, seed: int,
     start = time.perf_counter()
     history = trainer.fit(seed, preset.train.epochs, callbacks)
     return trainer, history, time.perf_counter() - start
-
-
-def build_outputs(preset: Preset) -> list[str]:
-    return ["compare", *(["digit_a", "digit_b"] if preset.model.has_digit_outputs else [])]
