@@ -40,23 +40,43 @@ def _run_specs(specs, args, store_path: Path, out_dir: Path) -> int:
     if args.dry_run:
         return _dry_run(specs, args, store, overrides, only)
     out = console()
-    for spec in specs:
-        if getattr(args, "tables_only", False):
-            from pairzoo.experiments.plan import plan_table
-
-            outcome = {"plan": plan_table(spec, runs=args.runs, overrides=overrides, only=only,
-                                          train_data=args.train_data,
-                                          test_data=args.test_data), "search": None}
-        else:
-            from pairzoo.experiments.runner import run_experiment
-
-            outcome = run_experiment(
-                spec, store, runs=args.runs, overrides=overrides, only=only,
-                search=args.search and spec.search is not None, search_runs=args.search_runs,
-                train_data=args.train_data, test_data=args.test_data, device=args.device)
-        _report(spec, outcome, store, out_dir, plots=not args.no_plots, out=out)
+    with _dispatcher(args) as dispatcher:
+        for spec in specs:
+            _run_spec(spec, args, store, overrides, only, out_dir, out, dispatcher)
     out.print(f"store: {store.path}  tables: {out_dir}", highlight=False)
     return 0
+
+
+def _dispatcher(args):
+    """Where the runs train (--engine, --workers ...): None, i.e. here, by default."""
+    import contextlib
+
+    if getattr(args, "tables_only", False):
+        return contextlib.nullcontext()
+    from pairzoo.experiments.engines import make_dispatcher
+
+    dispatcher = make_dispatcher(args.engine, workers=args.workers, address=args.address,
+                                 gpus_per_run=args.gpus_per_run, device=args.device)
+    return dispatcher if dispatcher is not None else contextlib.nullcontext()
+
+
+def _run_spec(spec, args, store, overrides, only, out_dir, out, dispatcher) -> None:
+    """Train what one spec still needs (unless --tables-only), then print and write its tables."""
+    if getattr(args, "tables_only", False):
+        from pairzoo.experiments.plan import plan_table
+
+        outcome = {"plan": plan_table(spec, runs=args.runs, overrides=overrides, only=only,
+                                      train_data=args.train_data,
+                                      test_data=args.test_data), "search": None}
+    else:
+        from pairzoo.experiments.runner import run_experiment
+
+        outcome = run_experiment(
+            spec, store, runs=args.runs, overrides=overrides, only=only,
+            search=args.search and spec.search is not None, search_runs=args.search_runs,
+            train_data=args.train_data, test_data=args.test_data, device=args.device,
+            dispatcher=dispatcher)
+    _report(spec, outcome, store, out_dir, plots=not args.no_plots, out=out)
 
 
 def _report(spec, outcome, store, out_dir: Path, plots: bool, out) -> None:
@@ -139,6 +159,16 @@ def _add_run_options(p) -> None:
     p.add_argument("--train-data", help=f"{SOURCE_HELP} (default: the spec's, embedded)")
     p.add_argument("--test-data", help="as --train-data (default: the same source)")
     p.add_argument("--device", choices=("cpu", "gpu"))
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process, or --workers processes here (default); "
+                        "ray: Ray actors, a local instance or --address's cluster")
+    p.add_argument("--workers", type=positive_int,
+                   help="worker processes (local, default 1: this process) or Ray actors "
+                        "(default: one per CPU of the Ray cluster)")
+    p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a "
+                   "local instance on loopback)")
+    p.add_argument("--gpus-per-run", type=float, default=0.0, metavar="F",
+                   help="Ray: GPUs per run, e.g. 0.25 puts four runs on a card")
 
 
 # --- experiment ---------------------------------------------------------------------------------

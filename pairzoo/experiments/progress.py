@@ -41,8 +41,9 @@ class ExperimentProgress:
     """Use as a context manager around the runs of one plan."""
 
     def __init__(self, title: str, runs: list[PlannedRun], done: int, times: TimeModel,
-                 console: Console | None = None, epoch_callbacks: bool = True):
-        self.title, self.times = title, times
+                 console: Console | None = None, epoch_callbacks: bool = True,
+                 workers: int = 1):
+        self.title, self.times, self.workers = title, times, workers
         self.epoch_callbacks = epoch_callbacks  # False: no Keras callback (and no Keras import)
         self.pending = list(runs)  # not started yet, in order
         self.total, self.done = len(runs) + done, done
@@ -50,6 +51,7 @@ class ExperimentProgress:
         self._live = self.console.is_terminal
         self._current: PlannedRun | None = None
         self._epochs_done = 0
+        self.running: list[PlannedRun] = []  # in worker processes (engines.Dispatcher)
 
     # --- the time left ---------------------------------------------------------------------
 
@@ -58,7 +60,9 @@ class ExperimentProgress:
         if self._current is not None:
             epochs = self._current.preset.train.epochs
             left += self.times.seconds(self._current) * (1 - self._epochs_done / epochs)
-        return left
+        # runs in workers: half done on average; workers share the load
+        left += self.times.total(self.running) / 2
+        return left / max(self.workers, 1)
 
     def _left(self) -> str:
         return f"about {format_duration(self.seconds_left())} left"
@@ -95,6 +99,25 @@ class ExperimentProgress:
                                  info="")
         return [_epoch_callback_class()(self)] if self.epoch_callbacks else []
 
+    def run_dispatched(self, run: PlannedRun) -> None:
+        """`run` went to a worker process (no per-epoch reports from there)."""
+        self.pending.remove(run)
+        self.running.append(run)
+        if self._live:
+            self._progress.update(self._run_task, visible=True, completed=0, total=1,
+                                  description=f"  {len(self.running)} running: "
+                                  + ", ".join(sorted({r.model for r in self.running})))
+
+    def retrying(self, run: PlannedRun, why: str) -> None:
+        self.running.remove(run)
+        self.pending.insert(0, run)
+        self.console.print(f"{run.label} seed {run.seed}: {why}; retrying it", highlight=False)
+
+    def failed(self, run: PlannedRun, why: str) -> None:
+        self.running.remove(run)
+        self.console.print(f"{run.label} seed {run.seed}: {why}; gave up (not stored)",
+                           highlight=False)
+
     def skipped(self, run: PlannedRun) -> None:
         """`run` turned up in the store, finished by a concurrent experiment."""
         self.pending.remove(run)
@@ -114,6 +137,8 @@ class ExperimentProgress:
     def run_finished(self, run: PlannedRun, row: dict) -> None:
         self.done += 1
         self._current = None
+        if run in self.running:
+            self.running.remove(run)
         self.times.add(row)
         if self._live:
             self._progress.update(self._overall, completed=self.done, info=self._left())

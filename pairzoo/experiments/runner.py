@@ -85,39 +85,51 @@ def make_row(run: PlannedRun, result, seconds: float, versions: dict) -> dict:
 
 
 def execute(plan: list[PlannedRun], store: ResultsStore, *, title: str, train_fn=None,
-            device: str | None = None, console=None) -> int:
-    """Train every planned run missing from the store; returns how many were trained."""
+            device: str | None = None, console=None, dispatcher=None) -> int:
+    """Train every planned run missing from the store; returns how many were trained.
+    `dispatcher` (engines.make_dispatcher) trains them in worker processes or on Ray; by
+    default they train here, one after the other, with a per-epoch display."""
     pending = [run for run in plan if not store.done(run.run_id)]
     times = TimeModel(store.rows())
     trained = 0
-    # an injected train_fn (tests, other trainers) gets no Keras epoch callback
+    workers = getattr(getattr(dispatcher, "backend", None), "workers", 1) or 1
+    # an injected train_fn (tests, other trainers) or a remote worker gets no epoch callback
     with ExperimentProgress(title, pending, len(plan) - len(pending), times, console,
-                            epoch_callbacks=train_fn is None) as display:
-        versions = {}
-        if pending and train_fn is None:
-            from pairzoo.training import package_versions
-            from pairzoo.training import train as train_fn
-
-            versions = package_versions()
-        elif pending:  # an injected train_fn: record versions without importing the backend
-            versions = _installed_versions()
-        for run in list(pending):
-            if store.done(run.run_id):  # a concurrent experiment has finished it meanwhile
-                display.skipped(run)
-                continue
-            callbacks = display.run_started(run)
-            start = time.perf_counter()
-            result = train_fn(run.preset, seed=run.seed, train_data=run.train_data,
-                              test_data=run.test_data, pairs=run_pairs(run), device=device,
-                              callbacks=callbacks)
-            row = make_row(run, result, time.perf_counter() - start, versions)
-            store.append(row)
+                            epoch_callbacks=train_fn is None and dispatcher is None,
+                            workers=workers) as display:
+        finished = (dispatcher.run(pending, store, display) if dispatcher is not None
+                    else _in_process(pending, store, display, train_fn, device))
+        for run, row in finished:
+            store.append(row)  # the store's own writer, whichever engine trained the run
             display.run_finished(run, row)
             trained += 1
     return trained
 
 
-def _installed_versions() -> dict:
+def _in_process(pending, store, display, train_fn, device):
+    """Yields (run, row) as each run ends; the caller stores a row before the next run starts,
+    so a killed experiment loses at most the run in progress."""
+    versions = {}
+    if pending and train_fn is None:
+        from pairzoo.training import package_versions
+        from pairzoo.training import train as train_fn
+
+        versions = package_versions()
+    elif pending:  # an injected train_fn: record versions without importing the backend
+        versions = installed_versions()
+    for run in list(pending):
+        if store.done(run.run_id):  # a concurrent experiment has finished it meanwhile
+            display.skipped(run)
+            continue
+        callbacks = display.run_started(run)
+        start = time.perf_counter()
+        result = train_fn(run.preset, seed=run.seed, train_data=run.train_data,
+                          test_data=run.test_data, pairs=run_pairs(run), device=device,
+                          callbacks=callbacks)
+        yield run, make_row(run, result, time.perf_counter() - start, versions)
+
+
+def installed_versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
@@ -142,12 +154,12 @@ def plan_frame(plan: list[PlannedRun], store: ResultsStore) -> pd.DataFrame:
 
 def run_search(spec: ExperimentSpec, store: ResultsStore, *, runs=None, overrides=None,
                only=None, train_data=None, test_data=None, train_fn=None, device=None,
-               console=None) -> tuple[dict, pd.DataFrame]:
+               console=None, dispatcher=None) -> tuple[dict, pd.DataFrame]:
     """Run the spec's recipe search; returns (model -> chosen overrides, the score table)."""
     plan = plan_search(spec, runs=runs, overrides=overrides, only=only,
                        train_data=train_data, test_data=test_data)
     execute(plan, store, title=f"{spec.name} search ({spec.search.rule})", train_fn=train_fn,
-            device=device, console=console)
+            device=device, console=console, dispatcher=dispatcher)
     table = choose(plan_frame(plan, store), spec.search.rule)
     labels = chosen_labels(table)
     choice = {run.model: run.choice for run in plan if labels.get(run.model) == run.label}
@@ -156,7 +168,7 @@ def run_search(spec: ExperimentSpec, store: ResultsStore, *, runs=None, override
 
 def run_experiment(spec: ExperimentSpec, store: ResultsStore, *, runs=None, overrides=None,
                    only=None, search=False, search_runs=None, train_data=None, test_data=None,
-                   train_fn=None, device=None, console=None) -> dict:
+                   train_fn=None, device=None, console=None, dispatcher=None) -> dict:
     """The whole experiment: the recipe search first when asked, then every cell's runs.
     Returns {"plan": the table's runs, "search": the search's score table or None,
     "chosen": model -> the overrides the search chose}."""
@@ -165,7 +177,8 @@ def run_experiment(spec: ExperimentSpec, store: ResultsStore, *, runs=None, over
     if search:
         chosen, search_table = run_search(spec, store, runs=search_runs, overrides=overrides,
                                           only=only, train_fn=train_fn, device=device,
-                                          console=console, **data)
+                                          console=console, dispatcher=dispatcher, **data)
     plan = plan_table(spec, runs=runs, overrides=overrides, chosen=chosen, only=only, **data)
-    execute(plan, store, title=spec.name, train_fn=train_fn, device=device, console=console)
+    execute(plan, store, title=spec.name, train_fn=train_fn, device=device, console=console,
+            dispatcher=dispatcher)
     return {"plan": plan, "search": search_table, "chosen": chosen}

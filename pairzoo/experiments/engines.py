@@ -1,0 +1,210 @@
+"""Where an experiment's runs train: this process, a local pool of worker processes, or Ray.
+
+Every engine hands finished rows back to the runner, which appends them to the store with the
+store's own writer; engines never touch the store. So resume, the single-writer-per-line
+guarantee and the tables are the same whichever engine trained a run.
+
+Workers are long-lived (a process or a Ray actor each) and run many runs: importing
+TensorFlow and tracing a training step cost seconds, a run of these small models about as much,
+so a worker keeps its traced steps (pairzoo.fastpath caches them per architecture) and the
+dispatcher gives it runs of the architecture it last trained whenever some are left.
+
+A worker that dies (killed, out of memory) is replaced and its run retried up to `retries`
+times; a run that still fails is reported at the end, after every other run has been stored,
+so nothing is lost silently and running the same command again retries it.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import multiprocessing
+import os
+import time
+
+from pairzoo.errors import PairzooError
+from pairzoo.experiments.plan import PlannedRun
+
+ENGINES = ("local", "ray")
+
+
+class WorkerDied(Exception):
+    """The process running a run went away before returning it."""
+
+
+def train_row(run: PlannedRun, device: str | None = None, train_fn=None) -> dict:
+    """Train one planned run and return its store row (runs inside a worker)."""
+    from pairzoo.experiments.runner import installed_versions, make_row, run_pairs
+
+    if train_fn is None:
+        from pairzoo.training import package_versions
+        from pairzoo.training import train as train_fn
+
+        versions = package_versions()
+    else:  # an injected train_fn (tests): no backend import
+        versions = installed_versions()
+    start = time.perf_counter()
+    result = train_fn(run.preset, seed=run.seed, train_data=run.train_data,
+                      test_data=run.test_data, pairs=run_pairs(run), device=device)
+    return make_row(run, result, time.perf_counter() - start, versions)
+
+
+class Dispatcher:
+    """Feeds pending runs to a backend's worker slots; yields (run, row) as runs
+    finish. A backend has start(), submit(slot, run) -> handle, wait_any(handles) ->
+    (handle, row or exception), restart(slot) and stop()."""
+
+    def __init__(self, backend, retries: int = 2):
+        self.backend, self.retries = backend, retries
+        self._started = False
+
+    # Use as a context manager around everything one command trains: the workers (and a local
+    # Ray instance) start with the first pending run and stop once, at the end.
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._started:
+            self.backend.stop()
+            self._started = False
+
+    def run(self, pending: list[PlannedRun], store, display):
+        queue = collections.deque(pending)
+        attempts: collections.Counter = collections.Counter()
+        failed: list[tuple[PlannedRun, str]] = []
+        inflight: dict = {}  # handle -> (slot, run)
+        last_model: dict[int, str] = {}
+        if not pending:
+            return
+        if not self._started:
+            self.backend.start()  # knows its worker count from here (Ray: the cluster's size)
+            self._started = True
+        idle = list(range(self.backend.workers))
+        display.workers = self.backend.workers
+        try:
+            while queue or inflight:
+                while idle and queue:
+                    busy = {run.run_id for _, run in inflight.values()}
+                    run = _take(queue, last_model.get(idle[-1]), busy)
+                    if run is None:  # only twins of runs in flight are left: wait for them
+                        break
+                    if store.done(run.run_id):  # finished by its twin or another experiment
+                        display.skipped(run)
+                        continue
+                    slot = idle.pop()
+                    display.run_dispatched(run)
+                    inflight[self.backend.submit(slot, run)] = (slot, run)
+                if not inflight:
+                    continue
+                handle, outcome = self.backend.wait_any(list(inflight))
+                slot, run = inflight.pop(handle)
+                idle.append(slot)
+                if isinstance(outcome, WorkerDied):
+                    self.backend.restart(slot)
+                    last_model.pop(slot, None)
+                    attempts[run.run_id] += 1
+                    if attempts[run.run_id] <= self.retries:
+                        display.retrying(run, str(outcome))
+                        queue.appendleft(run)
+                    else:
+                        failed.append((run, str(outcome)))
+                        display.failed(run, str(outcome))
+                    continue
+                if isinstance(outcome, BaseException):
+                    raise outcome  # the run's own error (bad config, ...): as in this process
+                last_model[slot] = run.model
+                yield run, outcome
+        except BaseException:
+            self.__exit__()  # interrupted: stop the workers now, not at the command's end
+            raise
+        if failed:
+            names = "; ".join(f"{run.label} seed {run.seed} ({why})" for run, why in failed)
+            raise PairzooError(f"{len(failed)} run(s) lost their worker {self.retries + 1} times "
+                               f"and were not stored: {names}. Every other run is in the "
+                               "store; run the same command again to retry them")
+
+
+def _take(queue: collections.deque, model: str | None, busy: set) -> PlannedRun | None:
+    """The next queued run of `model` (keeps the worker's traced step warm), else the next
+    run; never a run whose twin (same id: same model, recipe, seed, data) is in flight."""
+    candidates = [(i, run) for i, run in enumerate(queue) if run.run_id not in busy]
+    if not candidates:
+        return None
+    index, run = next(((i, r) for i, r in candidates if r.model == model), candidates[0])
+    del queue[index]
+    return run
+
+
+# --- local pool ----------------------------------------------------------------------------
+
+
+def _pool_worker_init(threads: str | None) -> None:
+    import pairzoo  # noqa: F401  (its quiet start precedes TensorFlow's import)
+
+    if threads:
+        os.environ["PAIRZOO_TF_THREADS"] = threads
+
+
+class PoolBackend:
+    """One single-process executor per worker slot: a dead worker breaks only its own slot,
+    and each process keeps its own traced steps. `spawn`, never `fork`: TensorFlow's thread
+    pools do not survive a fork."""
+
+    def __init__(self, workers: int, device: str | None, train_fn=None, threads=None):
+        self.workers, self.device, self.train_fn, self.threads = workers, device, train_fn, threads
+        self._executors: dict[int, concurrent.futures.ProcessPoolExecutor] = {}
+
+    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_pool_worker_init, initargs=(self.threads,))
+
+    def start(self) -> None:
+        self._executors = {slot: self._executor() for slot in range(self.workers)}
+
+    def submit(self, slot: int, run: PlannedRun):
+        return self._executors[slot].submit(train_row, run, self.device, self.train_fn)
+
+    def wait_any(self, handles):
+        done, _ = concurrent.futures.wait(handles, return_when=concurrent.futures.FIRST_COMPLETED)
+        handle = next(iter(done))
+        try:
+            return handle, handle.result()
+        except concurrent.futures.process.BrokenProcessPool as error:
+            return handle, WorkerDied(f"worker process died: {error}")
+        except Exception as error:  # noqa: BLE001  (the run's own error, re-raised by the caller)
+            return handle, error
+
+    def restart(self, slot: int) -> None:
+        self._executors[slot].shutdown(wait=False, cancel_futures=True)
+        self._executors[slot] = self._executor()
+
+    def stop(self) -> None:
+        for executor in self._executors.values():
+            executor.shutdown(wait=True, cancel_futures=True)
+        self._executors = {}
+
+
+def make_dispatcher(engine: str = "local", *, workers: int | None = None,
+                    address: str | None = None, gpus_per_run: float = 0.0,
+                    device: str | None = None, train_fn=None, retries: int = 2,
+                    ray_dir=None) -> Dispatcher | None:
+    """The dispatcher for `engine`, or None for the default: runs in this process."""
+    if engine not in ENGINES:
+        raise PairzooError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if workers is not None and workers < 1:
+        raise PairzooError(f"--workers must be at least 1; got {workers}")
+    if engine == "local":
+        if gpus_per_run:
+            raise PairzooError("--gpus-per-run needs --engine ray; the local engine uses "
+                               "--device gpu")
+        if workers is None or workers == 1:
+            return None
+        # two processes on two cores: one thread pool each, or they fight over the cores
+        threads = None if (os.cpu_count() or 1) > workers else "1,1"
+        return Dispatcher(PoolBackend(workers, device, train_fn, threads), retries)
+    from pairzoo.experiments.ray_engine import RayBackend
+
+    backend = RayBackend(workers, address=address, gpus_per_run=gpus_per_run, device=device,
+                         train_fn=train_fn, ray_dir=ray_dir)
+    return Dispatcher(backend, retries)
