@@ -44,8 +44,10 @@ def worker(mode: str, model: str, seeds: list[int]) -> dict:
 
         times = []
         for seed in seeds:
-            pairs, _ = load_pairs(1000, 1000, seed)
-            times.append(torch_reference.train_once(model, pairs.pairs, pairs.digits, seed))
+            pairs, test = load_pairs(1000, 1000, seed)
+            times.append(torch_reference.train_once(model, pairs.pairs, pairs.digits, seed,
+                                                    test_pairs=test.pairs,
+                                                    test_digits=test.digits))
         return {"seconds": times}
     if mode == "bf16":
         import keras
@@ -182,6 +184,10 @@ def main() -> None:
         figure(f"{family_model} threads intra,inter (second run): " + ", ".join(timings))
 
     fp32 = run("fast", model, [0, 1, 2])
+    plain = run("fast", model, [0, 1, 2], {"TF_ENABLE_ONEDNN_OPTS": "0"})
+    on_s, off_s = (statistics.median(r["seconds"][1:]) for r in (fp32, plain))
+    figure(f"{model} oneDNN kernels on (pairzoo's default) {on_s:.2f} s vs off {off_s:.2f} s "
+           f"per run (reused trace): {off_s / on_s:.2f}x")
     bf16 = run("bf16", model, [0, 1, 2])
     bf16_s, fp32_s = (statistics.median(r["seconds"][1:]) for r in (bf16, fp32))
     bf16_e, fp32_e = (statistics.mean(r["test_error"]) for r in (bf16, fp32))

@@ -72,8 +72,12 @@ MODELS = {"siamese_argmax": (ArgmaxTower, False), "siamese_fullyconv": (FullyCon
 
 
 def train_once(name: str, pairs: np.ndarray, digits: np.ndarray, seed: int, epochs: int = 25,
-               batch_size: int = 100, lr: float = 1e-3) -> float:
-    """Train one run; returns its seconds (training only, as pairzoo's train_seconds)."""
+               batch_size: int = 100, lr: float = 1e-3, test_pairs: np.ndarray | None = None,
+               test_digits: np.ndarray | None = None) -> float:
+    """Train one run; returns its seconds (as pairzoo's train_seconds).
+
+    With test pairs, every epoch ends as pairzoo's does: the test set's losses and accuracies
+    in inference mode (what a learning curve needs), and running training accuracies."""
     torch.manual_seed(seed)
     tower, learned = MODELS[name]
     model = Siamese(tower(), learned)
@@ -82,8 +86,9 @@ def train_once(name: str, pairs: np.ndarray, digits: np.ndarray, seed: int, epoc
     a, b = torch.from_numpy(digits[:, 0]).long(), torch.from_numpy(digits[:, 1]).long()
     target = (a <= b).long()
     start = time.perf_counter()
-    model.train()
     for _ in range(epochs):
+        model.train()
+        correct = torch.zeros(3)
         for index in torch.randperm(len(x)).split(batch_size):
             compare, logits_a, logits_b = model(x[index])
             loss = F.cross_entropy(logits_a, a[index]) + F.cross_entropy(logits_b, b[index])
@@ -92,4 +97,28 @@ def train_once(name: str, pairs: np.ndarray, digits: np.ndarray, seed: int, epoc
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            with torch.no_grad():
+                correct += _correct(compare, logits_a, logits_b, a[index], b[index],
+                                    target[index], learned)
+        if test_pairs is not None:
+            _evaluate(model, test_pairs, test_digits, learned)
     return time.perf_counter() - start
+
+
+def _correct(compare, logits_a, logits_b, a, b, target, learned) -> torch.Tensor:
+    decided = compare.argmax(1) if learned else compare.long()
+    return torch.stack([(decided == target).sum(), (logits_a.argmax(1) == a).sum(),
+                        (logits_b.argmax(1) == b).sum()]).float()
+
+
+def _evaluate(model, pairs, digits, learned) -> tuple[float, torch.Tensor]:
+    model.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(pairs)
+        a, b = torch.from_numpy(digits[:, 0]).long(), torch.from_numpy(digits[:, 1]).long()
+        target = (a <= b).long()
+        compare, logits_a, logits_b = model(x)
+        loss = F.cross_entropy(logits_a, a) + F.cross_entropy(logits_b, b)
+        if learned:
+            loss = loss + F.cross_entropy(compare, target)
+        return float(loss), _correct(compare, logits_a, logits_b, a, b, target, learned)

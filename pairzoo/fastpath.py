@@ -35,14 +35,14 @@ from pairzoo.models import build_model
 def configure_threads(family: str) -> bool:
     """Pick TF's thread pools once per process, before TensorFlow runs its first op.
 
-    Siamese models use intra-op 1 / inter-op 2, the two towers then running side by side
-    (../shared/FACTS.md measured 1.8 s against 2.7 s for default threads); a single network
-    gets intra-op parallelism instead. benchmarks/bench_training.py compares the settings per
-    family; its first run was too loaded to confirm the choice. Returns False when TF was
-    already initialised (the settings are process-wide and can no longer change), harmlessly.
+    Siamese models use intra-op 1 / inter-op 2, the two towers then running side by side; a
+    single network gets both pools at 2. Measured on a quiet machine (second run of a process,
+    benchmarks/results/training.md): siamese_fullyconv 1,2 5.21 s, 2,2 5.64, 2,1 6.61, 1,1
+    8.11; two_channel_baseline 2,2 2.16 s, 2,1 2.38, 1,2 2.96, 1,1 3.35. Returns False when TF
+    was already initialised (the settings are process-wide and can no longer change).
     PAIRZOO_TF_THREADS="intra,inter" overrides the choice (the benchmarks compare with it).
     """
-    intra, inter = (1, 2) if family == "siamese" else (2, 1)
+    intra, inter = (1, 2) if family == "siamese" else (2, 2)
     if os.environ.get("PAIRZOO_TF_THREADS"):
         intra, inter = (int(n) for n in os.environ["PAIRZOO_TF_THREADS"].split(","))
     try:
