@@ -118,3 +118,16 @@ def test_a_killed_ray_worker_has_its_run_retried(tmp_path, ray_env, monkeypatch)
     stored = ResultsStore(store.path).rows()
     assert len(stored) == 4 and len(list(tmp_path.glob("siamese_argmax-*"))) == 2
     assert all(row["pid"] != os.getpid() for row in stored)
+
+
+@pytest.mark.parametrize("address, phrase", [
+    ("127.0.0.1:1", "no Ray cluster answers at 127.0.0.1:1"),
+    ("nonsense", "is not HOST:PORT"),
+])
+def test_a_wrong_cluster_address_fails_at_once(address, phrase):
+    from pairzoo.errors import PairzooError
+
+    start = time.perf_counter()
+    with pytest.raises(PairzooError, match=phrase):
+        make_dispatcher("ray", address=address)
+    assert time.perf_counter() - start < 10  # not Ray's minutes of retries

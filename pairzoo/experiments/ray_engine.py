@@ -22,6 +22,7 @@ import importlib.util
 import logging
 import os
 import secrets
+import socket
 import tempfile
 from pathlib import Path
 
@@ -54,6 +55,24 @@ def local_ray_environment(ray_dir: Path) -> dict[str, str]:
             "RAY_USAGE_STATS_ENABLED": "0"}
 
 
+def check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Fail in seconds when nothing listens at a cluster address: ray.init would retry for
+    minutes, printing C++ warnings. "auto" (find a running local cluster) is left to Ray."""
+    if address in ("auto", "local"):
+        return
+    host_port = address.split("://", 1)[-1]
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit():
+        raise PairzooError(f"--address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379, or "
+                           "ray://10.0.0.5:10001 for Ray Client)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise PairzooError(f"no Ray cluster answers at {address} "
+                           f"({error.strerror or error}); start one with `ray start --head` "
+                           "or fix --address / RAY_ADDRESS") from None
+
+
 class RayBackend:
     def __init__(self, workers: int | None, *, address: str | None = None,
                  gpus_per_run: float = 0.0, device: str | None = None, train_fn=None,
@@ -66,6 +85,8 @@ class RayBackend:
         self.ray = None  # imported by start(), after the environment for a local instance is set
         self.requested, self.workers = workers, workers or 0
         self.address = address or os.environ.get("RAY_ADDRESS") or None
+        if self.address:
+            check_reachable(self.address)  # before any output: a wrong address is one line
         self.gpus_per_run, self.device, self.train_fn = gpus_per_run, device, train_fn
         self.ray_dir = Path(ray_dir) if ray_dir else default_ray_dir()
         self._actors: dict = {}
@@ -115,7 +136,9 @@ class RayBackend:
         return max(workers, 1)
 
     def _actor(self):
-        env = {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}  # runs share a card: memory on demand
+        env = {"TF_FORCE_GPU_ALLOW_GROWTH": "true",  # runs share a card: memory on demand
+               # an actor holds one CPU of Ray's: one TF thread per pool, or actors oversubscribe
+               "PAIRZOO_TF_THREADS": os.environ.get("PAIRZOO_TF_THREADS", "1,1")}
         return _worker_class(self.ray).options(
             num_cpus=1, num_gpus=self.gpus_per_run, runtime_env={"env_vars": env},
         ).remote(self.device, self.train_fn)
