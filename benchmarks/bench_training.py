@@ -25,6 +25,8 @@ HERE = Path(__file__).resolve().parent
 MODELS = ("siamese_argmax", "siamese_fullyconv")
 RECIPE = {"train.optimizer": "adam", "train.learning_rate": 1e-3, "train.epochs": 25,
           "train.batch_size": 100, "train.n_train": 1000, "train.n_test": 1000}
+NO_BATCHNORM = {"model.tower.batchnorm": [False], "model.tower.dense_batchnorm": False,
+                "model.tower.output_batchnorm": False, "model.head_batchnorm": False}
 # 2 cores x 2.6 GHz x 32 FP32 FLOP/cycle (one 512-bit FMA per cycle), as measured in
 # ../shared/FACTS.md; the CPU does not report its clock inside this VM.
 PEAK_FLOPS = 166e9
@@ -56,7 +58,8 @@ def worker(mode: str, model: str, seeds: list[int]) -> dict:
     from pairzoo.training import train
 
     engine = "fit" if mode == "fit" else "fast"
-    runs = [train(model, seed=s, overrides=RECIPE, engine=engine).metrics for s in seeds]
+    recipe = {**RECIPE, **(NO_BATCHNORM if mode == "nobn" else {})}
+    runs = [train(model, seed=s, overrides=recipe, engine=engine).metrics for s in seeds]
     return {"seconds": [m["train_seconds"] for m in runs],
             "test_error": [m["test_error"] for m in runs]}
 
@@ -188,6 +191,11 @@ def main() -> None:
     on_s, off_s = (statistics.median(r["seconds"][1:]) for r in (fp32, plain))
     figure(f"{model} oneDNN kernels on (pairzoo's default) {on_s:.2f} s vs off {off_s:.2f} s "
            f"per run (reused trace): {off_s / on_s:.2f}x")
+    # what batch norm costs: the same model with its ten batch-norm layers off
+    no_bn = run("nobn", model, [0, 1, 2])
+    no_bn_s = statistics.median(no_bn["seconds"][1:])
+    figure(f"{model} without its batch-norm layers {no_bn_s:.2f} s vs {on_s:.2f} s per run: "
+           f"batch norm is {100 * (1 - no_bn_s / on_s):.0f} % of the time")
     bf16 = run("bf16", model, [0, 1, 2])
     bf16_s, fp32_s = (statistics.median(r["seconds"][1:]) for r in (bf16, fp32))
     bf16_e, fp32_e = (statistics.mean(r["test_error"]) for r in (bf16, fp32))
