@@ -115,10 +115,14 @@ class ModelConfig:
     augment_rotation: float = 0.0  # random rotation, up to this many degrees each way
     aux_weight: float = 1.0  # weight of each digit loss; 0 turns the auxiliary losses off
     compare_weight: float = 1.0  # weight of the comparison loss
+    # initial weights: Keras's defaults (Glorot-uniform kernels, zero biases) or PyTorch's
+    # (U(+-1/sqrt(fan_in)) for kernels and biases), which the reports' recipes were tuned on
+    init: str = "keras"
     expected_params: int = 0  # our trainable count (a golden test holds it; 0 = not pinned)
 
     def __post_init__(self):
         _choice("family", self.family, FAMILIES)
+        _choice("init", self.init, ("keras", "torch"))
         _choice("head", self.head, HEADS)
         _choice("head_input", self.head_input, HEAD_INPUTS)
         if self.augment_shift < 0 or self.augment_rotation < 0:

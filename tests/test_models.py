@@ -96,3 +96,31 @@ def test_shared_tower_is_one_set_of_weights():
     assert len(model.towers) == 1
     tower = count_trainable_params(model.towers[0])
     assert count_trainable_params(unshared) - count_trainable_params(model) == tower
+
+
+@pytest.mark.parametrize("name", ["siamese_convnet_joint_loss", "siamese_rnn",
+                                  "two_tower_convnet4", "siamese_resnet"])
+def test_torch_style_init_draws_pytorchs_bounds_from_the_seed(name):
+    from pairzoo.models import _all_layers
+
+    keras.utils.set_random_seed(3)
+    model = create_model(name, init="torch")
+    keras.utils.set_random_seed(3)
+    again = create_model(name, init="torch")
+    for weight, twin in zip(model.weights, again.weights, strict=True):
+        np.testing.assert_array_equal(weight.numpy(), twin.numpy())  # seeded
+    checked = 0
+    for layer in _all_layers(model):
+        if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D)):
+            bound = 1 / np.sqrt(np.prod(layer.kernel.shape[:-1]))  # 1/sqrt(fan_in)
+        elif isinstance(layer, keras.layers.SimpleRNN):
+            bound = 1 / np.sqrt(layer.units)  # nn.RNN: every weight from U(+-1/sqrt(h))
+        else:
+            continue
+        for weight in layer.weights:
+            assert np.abs(weight.numpy()).max() <= bound + 1e-6, weight.path
+        kernel = layer.weights[0].numpy()
+        assert np.abs(kernel).max() > bound / 2, layer.name  # drawn across the range
+        checked += 1
+    assert checked >= 3
+    assert model.model_config.init == "torch"
