@@ -20,33 +20,16 @@ import collections
 import concurrent.futures
 import multiprocessing
 import os
-import time
 
 from pairzoo.errors import PairzooError
 from pairzoo.experiments.plan import PlannedRun
+from pairzoo.experiments.runner import train_row
 
 ENGINES = ("local", "ray")
 
 
 class WorkerDied(Exception):
     """The process running a run went away before returning it."""
-
-
-def train_row(run: PlannedRun, device: str | None = None, train_fn=None) -> dict:
-    """Train one planned run and return its store row (runs inside a worker)."""
-    from pairzoo.experiments.runner import installed_versions, make_row, run_pairs
-
-    if train_fn is None:
-        from pairzoo.training import package_versions
-        from pairzoo.training import train as train_fn
-
-        versions = package_versions()
-    else:  # an injected train_fn (tests): no backend import
-        versions = installed_versions()
-    start = time.perf_counter()
-    result = train_fn(run.preset, seed=run.seed, train_data=run.train_data,
-                      test_data=run.test_data, pairs=run_pairs(run), device=device)
-    return make_row(run, result, time.perf_counter() - start, versions)
 
 
 class Dispatcher:

@@ -27,8 +27,9 @@ import tempfile
 from pathlib import Path
 
 from pairzoo.errors import PairzooError
-from pairzoo.experiments.engines import WorkerDied, train_row
+from pairzoo.experiments.engines import WorkerDied
 from pairzoo.experiments.plan import PlannedRun
+from pairzoo.experiments.runner import train_row
 
 
 def default_ray_dir() -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import socket
 import time
@@ -109,24 +110,34 @@ def execute(plan: list[PlannedRun], store: ResultsStore, *, title: str, train_fn
 def _in_process(pending, store, display, train_fn, device):
     """Yields (run, row) as each run ends; the caller stores a row before the next run starts,
     so a killed experiment loses at most the run in progress."""
-    versions = {}
-    if pending and train_fn is None:
-        from pairzoo.training import package_versions
-        from pairzoo.training import train as train_fn
-
-        versions = package_versions()
-    elif pending:  # an injected train_fn: record versions without importing the backend
-        versions = installed_versions()
     for run in list(pending):
         if store.done(run.run_id):  # a concurrent experiment has finished it meanwhile
             display.skipped(run)
             continue
-        callbacks = display.run_started(run)
-        start = time.perf_counter()
-        result = train_fn(run.preset, seed=run.seed, train_data=run.train_data,
-                          test_data=run.test_data, pairs=run_pairs(run), device=device,
-                          callbacks=callbacks)
-        yield run, make_row(run, result, time.perf_counter() - start, versions)
+        yield run, train_row(run, device, train_fn, callbacks=display.run_started(run))
+
+
+def train_row(run: PlannedRun, device: str | None = None, train_fn=None,
+              callbacks=None) -> dict:
+    """Train one planned run and return its store row: here, or in a worker process."""
+    train, versions = _trainer(train_fn)
+    start = time.perf_counter()
+    result = train(run.preset, seed=run.seed, train_data=run.train_data,
+                   test_data=run.test_data, pairs=run_pairs(run), device=device,
+                   callbacks=callbacks)
+    return make_row(run, result, time.perf_counter() - start, versions)
+
+
+@functools.cache
+def _trainer(train_fn=None):
+    """(train function, the versions its rows record), once per process: pairzoo's `train`
+    with the backend's versions, or an injected train_fn (tests, other trainers) with the
+    installed versions, read without importing the backend."""
+    if train_fn is None:
+        from pairzoo.training import package_versions, train
+
+        return train, package_versions()
+    return train_fn, installed_versions()
 
 
 def installed_versions() -> dict:
