@@ -18,6 +18,7 @@ A cluster (--address or RAY_ADDRESS) is the cluster's business: its auth and pat
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import logging
 import os
@@ -189,25 +190,19 @@ class RayBackend:
         self._saved_env = {}
 
 
-_WORKER_CLASS = None
+class RunWorker:
+    """A Ray actor's body: one process that trains run after run (its traced steps stay)."""
+
+    def __init__(self, device, train_fn):
+        import pairzoo  # noqa: F401  (its quiet start precedes TensorFlow's import)
+
+        self.device, self.train_fn = device, train_fn
+
+    def train(self, run: PlannedRun) -> dict:
+        return train_row(run, self.device, self.train_fn)
 
 
+@functools.cache
 def _worker_class(ray):
-    """The actor class, made on first use (defining it needs Ray imported)."""
-    global _WORKER_CLASS
-    if _WORKER_CLASS is None:
-
-        class RunWorker:
-            def __init__(self, device, train_fn):
-                import pairzoo  # noqa: F401  (its quiet start precedes TensorFlow's import)
-
-                self.device, self.train_fn = device, train_fn
-
-            def train(self, run: PlannedRun) -> dict:
-                return train_row(run, self.device, self.train_fn)
-
-            def pid(self) -> int:
-                return os.getpid()
-
-        _WORKER_CLASS = ray.remote(RunWorker)
-    return _WORKER_CLASS
+    """The actor class, made once (ray.remote needs Ray imported, which waits for start())."""
+    return ray.remote(RunWorker)
