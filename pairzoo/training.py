@@ -7,7 +7,6 @@ gets no loss at all, so it costs nothing and shows no meaningless number.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -211,10 +210,7 @@ def save_run(result: RunResult, out_dir: str | Path | None = None) -> Path:
 
 
 def package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+    """The Keras backend in use and the installed packages' versions."""
+    from pairzoo.versions import installed_versions
 
-    versions = {"backend": keras.backend.backend()}
-    for package in ("pairzoo", "keras", "tensorflow-cpu", "tensorflow", "jax", "torch", "numpy"):
-        with contextlib.suppress(PackageNotFoundError):
-            versions[package] = version(package)
-    return versions
+    return {"backend": keras.backend.backend(), **installed_versions()}

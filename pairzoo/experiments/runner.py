@@ -7,7 +7,6 @@ TensorFlow; tests pass a fake `train_fn` to exercise the machinery in millisecon
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import os
@@ -137,17 +136,9 @@ def _trainer(train_fn=None):
         from pairzoo.training import package_versions, train
 
         return train, package_versions()
+    from pairzoo.versions import installed_versions
+
     return train_fn, installed_versions()
-
-
-def installed_versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for package in ("pairzoo", "keras", "tensorflow-cpu", "tensorflow", "numpy"):
-        with contextlib.suppress(PackageNotFoundError):
-            versions[package] = version(package)
-    return versions
 
 
 def plan_frame(plan: list[PlannedRun], store: ResultsStore) -> pd.DataFrame:
