@@ -15,3 +15,13 @@ class DataError(PairzooError):
 
 class ConfigError(PairzooError, ValueError):
     """A preset or an override is invalid."""
+
+
+class DivergedError(PairzooError):
+    """A run's loss or weights became non-finite; nothing of it is kept (lower the rate)."""
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """Configs call this in `__post_init__`: a bad choice fails when the preset is read."""
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

@@ -13,8 +13,8 @@ import pytest
 import tensorflow as tf
 
 from pairzoo.models import count_trainable_params
+from pairzoo.recipe import compile_model, loss_setup
 from pairzoo.registry import create_model, get_preset, list_models
-from pairzoo.training import compile_model, loss_setup
 
 NAMES = list_models()
 
@@ -34,7 +34,7 @@ def test_model_harness(name, batch, tmp_path):
 
     # golden counts
     params = count_trainable_params(model)
-    assert params == config.expected_params, f"{name}: {params} trainable parameters"
+    assert params == preset.source.expected_params, f"{name}: {params} trainable parameters"
     if preset.source.params:
         if preset.source.params_exact:
             assert params == preset.source.params
@@ -101,7 +101,7 @@ def test_shared_tower_is_one_set_of_weights():
 @pytest.mark.parametrize("name", ["siamese_convnet_joint_loss", "siamese_rnn",
                                   "two_tower_convnet4", "siamese_resnet"])
 def test_torch_style_init_draws_pytorchs_bounds_from_the_seed(name):
-    from pairzoo.models import _all_layers
+    from pairzoo.models import all_layers
 
     keras.utils.set_random_seed(3)
     model = create_model(name, init="torch")
@@ -110,7 +110,7 @@ def test_torch_style_init_draws_pytorchs_bounds_from_the_seed(name):
     for weight, twin in zip(model.weights, again.weights, strict=True):
         np.testing.assert_array_equal(weight.numpy(), twin.numpy())  # seeded
     checked = 0
-    for layer in _all_layers(model):
+    for layer in all_layers(model):
         if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D)):
             bound = 1 / np.sqrt(np.prod(layer.kernel.shape[:-1]))  # 1/sqrt(fan_in)
         elif isinstance(layer, keras.layers.SimpleRNN):

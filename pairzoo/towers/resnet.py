@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from dataclasses import dataclass, field
 
-from pairzoo.config import ResNetTower
-from pairzoo.towers.blocks import apply_dense_stack, batch_norm
+from pairzoo.towers.base import TowerFamily
+
+
+@dataclass
+class ResNetTower:
+    """A stem convolution, `blocks` residual blocks at constant width and size, dense layers."""
+
+    kind: str = "resnet"
+    channels: int = 32
+    kernel_size: int = 3
+    blocks: int = 3
+    stem_pool: int = 1  # max-pool after the stem; 1 = none
+    final_pool: int = 1  # average-pool before the dense layers; 1 = none
+    dense_units: list[int] = field(default_factory=list)
+    batchnorm: bool = True
+    dropout: float = 0.0
 
 
 def apply_residual_block(x, channels: int, kernel: int, *, batchnorm: bool, name: str):
     """x + (conv -> bn -> ReLU -> conv -> bn)(x), then ReLU: the basic block of ResNet."""
+    from keras import layers
+
+    from pairzoo.towers.blocks import batch_norm
+
     y = layers.Conv2D(channels, kernel, padding="same", name=f"{name}_conv1")(x)
     if batchnorm:
         y = batch_norm(f"{name}_bn1")(y)
@@ -22,8 +39,12 @@ def apply_residual_block(x, channels: int, kernel: int, *, batchnorm: bool, name
     return layers.ReLU(name=f"{name}_out")(y)
 
 
-def build_resnet_tower(config: ResNetTower, input_shape, output_units: int | None,
-                       name: str) -> keras.Model:
+def build_resnet_tower(config: ResNetTower, input_shape, output_units: int | None, name: str):
+    import keras
+    from keras import layers
+
+    from pairzoo.towers.blocks import apply_dense_stack, batch_norm
+
     image = keras.Input(input_shape, name=f"{name}_image")
     x = layers.Conv2D(config.channels, config.kernel_size, padding="same",
                       name=f"{name}_stem_conv")(image)
@@ -43,3 +64,6 @@ def build_resnet_tower(config: ResNetTower, input_shape, output_units: int | Non
     if output_units is not None:
         x = layers.Dense(output_units, name=f"{name}_logits")(x)
     return keras.Model(image, x, name=name)
+
+
+FAMILY = TowerFamily("resnet", ResNetTower, build_resnet_tower)
