@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from keras import layers, ops, saving
 
-PACKAGE = "pairzoo"
+from pairzoo.interface import KERAS_PACKAGE as PACKAGE
 
 
 @saving.register_keras_serializable(package=PACKAGE)

@@ -20,24 +20,27 @@ import keras
 from keras import layers
 
 from pairzoo.config import ModelConfig, model_from_dict
-from pairzoo.heads import apply_head
-from pairzoo.layers import PACKAGE, SplitPair, TrainingOnly, TwoClassProbability
+from pairzoo.interface import INPUT_NAME, KERAS_PACKAGE, MNIST_MEAN, MNIST_STD, PAIR_SHAPE
 from pairzoo.towers import build_tower
 
-PAIR_SHAPE = (2, 14, 14)
-# MNIST's pixel mean and std (of x / 255): the normalisation the reports use.
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+# pairzoo.layers and pairzoo.heads are imported where they are used: `import pairzoo` imports
+# this module the moment Keras is first imported (pairzoo._startup), which can happen halfway
+# through importing pairzoo.layers; importing it at the top here would then find it half-done.
+
+# model-file keys that older pairzoo versions saved and this one no longer has
+_RETIRED_KEYS = ("expected_params",)  # now SourceInfo's (a golden count, not a model option)
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
 class PairModel(keras.Model):
     """A pair-comparison network with outputs {compare, digit_a, digit_b} (siamese) or
     {compare} (two_channel). Build it from a `ModelConfig` or its dict."""
 
     def __init__(self, config: ModelConfig | dict, name: str = "pair_model", **kwargs):
         if isinstance(config, dict):
-            config = model_from_dict(config)
-        pair = keras.Input(PAIR_SHAPE, name="pair")
+            config = model_from_dict({k: v for k, v in config.items()
+                                      if k not in _RETIRED_KEYS})
+        pair = keras.Input(PAIR_SHAPE, name=INPUT_NAME)
         x = layers.Rescaling(1 / (255 * MNIST_STD), offset=-MNIST_MEAN / MNIST_STD,
                              name="normalize")(pair)
         outputs = _two_channel(config, x) if config.family == "two_channel" else _siamese(config, x)
@@ -67,7 +70,7 @@ def torch_style_init(model: keras.Model) -> None:
     Glorot-uniform kernels are about 1.7x wider, which matters for recipes tuned at the edge of
     stability (report 003's SGD at rate 1). Draws follow the global seed, like Keras's own."""
     seeds = keras.random.SeedGenerator()
-    for layer in _all_layers(model):
+    for layer in all_layers(model):
         if isinstance(layer, (layers.Dense, layers.Conv2D)):
             bound = 1 / math.prod(layer.kernel.shape[:-1]) ** 0.5
             weights = [layer.kernel, *([layer.bias] if layer.use_bias else [])]
@@ -80,7 +83,7 @@ def torch_style_init(model: keras.Model) -> None:
             weight.assign(keras.random.uniform(weight.shape, -bound, bound, seed=seeds))
 
 
-def _all_layers(model: keras.Model, seen: set | None = None):
+def all_layers(model: keras.Model, seen: set | None = None):
     """Every layer, inside sub-models (towers) too, each once (a shared tower is one)."""
     seen = set() if seen is None else seen
     for layer in model.layers:
@@ -88,7 +91,7 @@ def _all_layers(model: keras.Model, seen: set | None = None):
             continue
         seen.add(id(layer))
         if isinstance(layer, keras.Model):
-            yield from _all_layers(layer, seen)
+            yield from all_layers(layer, seen)
         else:
             yield layer
 
@@ -96,6 +99,8 @@ def _all_layers(model: keras.Model, seen: set | None = None):
 def _augmentation(config: ModelConfig):
     """Keras's random translation/rotation, wrapped to act only when training (their own
     default is to act whenever called). Called once per digit: each digit gets its own draw."""
+    from pairzoo.layers import TrainingOnly
+
     steps = []
     if config.augment_shift:
         factor = config.augment_shift / 14
@@ -115,6 +120,9 @@ def _augment(steps, image):
 
 
 def _siamese(config: ModelConfig, x) -> dict:
+    from pairzoo.heads import apply_head
+    from pairzoo.layers import SplitPair
+
     first, second = SplitPair(name="split_pair")(x)  # (N, 14, 14, 1) each
     steps = _augmentation(config)
     first, second = _augment(steps, first), _augment(steps, second)
@@ -136,6 +144,8 @@ def _siamese(config: ModelConfig, x) -> dict:
 
 def _two_channel(config: ModelConfig, x) -> dict:
     """One network on both digits as channels; its dense layers are the decision layers."""
+    from pairzoo.layers import TwoClassProbability
+
     image = layers.Permute((2, 3, 1), name="channels_last")(x)  # (N, 14, 14, 2)
     image = _augment(_augmentation(config), image)  # the same draw for both digits
     logits = build_tower(config.tower, (14, 14, 2), 2, name="network")(image)  # (N, 2)
