@@ -1,4 +1,5 @@
-"""Configs as dataclasses: one per tower family, the model, the training recipe, the source.
+"""Configs as dataclasses: the model, the training recipe, the source (each tower family's
+config lives with its builder in pairzoo/towers/).
 
 A preset (zoo_configs/NAME.toml) is these dataclasses as TOML. Overrides may only name fields
 that exist, and their values are type-checked, so a typo fails loudly instead of being ignored
@@ -9,87 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
-from pairzoo.errors import ConfigError
-
-# --- towers: one dataclass per family (pairzoo/towers/<kind>.py builds it) -------------------
-
-
-@dataclass
-class CNNTower:
-    """Convolutions (each: conv -> [batch norm] -> ReLU -> [max-pool] -> [dropout]) then dense
-    layers, then the output layer.
-
-    Per-convolution fields take one value for all convolutions or one per convolution. With
-    `fully_convolutional`, the dense layers are convolutions too: the first spans the remaining
-    feature map, the rest are 1x1 (LeNet5 fully convolutional of report 001).
-    """
-
-    kind: str = "cnn"
-    filters: list[int] = field(default_factory=lambda: [32, 64])  # channels, one per conv
-    kernel_sizes: list[int] = field(default_factory=lambda: [3])
-    padding: str = "valid"  # "valid" | "same"
-    pool_sizes: list[int] = field(default_factory=lambda: [2])  # max-pool after conv i; 1 = none
-    pool_strides: list[int] = field(default_factory=lambda: [0])  # 0 = the pool size
-    batchnorm: list[bool] = field(default_factory=lambda: [False])  # after conv i
-    conv_dropout: list[float] = field(default_factory=lambda: [0.0])  # after conv block i
-    dense_units: list[int] = field(default_factory=lambda: [200])  # hidden layers before output
-    dense_batchnorm: bool = False
-    dropout: float = 0.0  # after every hidden dense layer
-    fully_convolutional: bool = False
-    bn_after_relu: bool = False  # conv blocks: ReLU -> BN, as some reports' code has it
-    dense_bn_after_relu: bool = False  # the same for the dense (or fc-conv) layers
-    output_relu: bool = False  # a ReLU (and maybe BN) on the digit outputs, as reports 001/003
-    output_batchnorm: bool = False
-
-    def __post_init__(self):
-        _choice("padding", self.padding, ("valid", "same"))
-
-
-@dataclass
-class ResNetTower:
-    """A stem convolution, `blocks` residual blocks at constant width and size, dense layers."""
-
-    kind: str = "resnet"
-    channels: int = 32
-    kernel_size: int = 3
-    blocks: int = 3
-    stem_pool: int = 1  # max-pool after the stem; 1 = none
-    final_pool: int = 1  # average-pool before the dense layers; 1 = none
-    dense_units: list[int] = field(default_factory=list)
-    batchnorm: bool = True
-    dropout: float = 0.0
-
-
-@dataclass
-class RNNTower:
-    """An Elman RNN reading the image one row at a time (14 steps of 14 pixels)."""
-
-    kind: str = "rnn"
-    units: int = 64
-    layers: int = 1
-    read_all_steps: bool = False  # flatten every step's output (14 x units), not the last only
-    dense_units: list[int] = field(default_factory=list)
-    dropout: float = 0.0
-
-
-@dataclass
-class MLPTower:
-    """Flattened pixels through dense layers: [dense -> [batch norm] -> ReLU -> [dropout]]*."""
-
-    kind: str = "mlp"
-    dense_units: list[int] = field(default_factory=lambda: [128])
-    batchnorm: bool = False
-    dropout: float = 0.0
-
-
-TOWER_KINDS: dict[str, type] = {"cnn": CNNTower, "resnet": ResNetTower, "rnn": RNNTower,
-                                 "mlp": MLPTower}
-TowerConfig = Union[CNNTower, ResNetTower, RNNTower, MLPTower]  # noqa: UP007 (runtime use)
+from pairzoo.errors import ConfigError, check_choice
+from pairzoo.towers import CNNTower, TowerConfig, tower_family
 
 FAMILIES = ("siamese", "two_channel")
 HEADS = ("mlp", "argmax", "probabilistic")
@@ -118,13 +46,12 @@ class ModelConfig:
     # initial weights: Keras's defaults (Glorot-uniform kernels, zero biases) or PyTorch's
     # (U(+-1/sqrt(fan_in)) for kernels and biases), which the reports' recipes were tuned on
     init: str = "keras"
-    expected_params: int = 0  # our trainable count (a golden test holds it; 0 = not pinned)
 
     def __post_init__(self):
-        _choice("family", self.family, FAMILIES)
-        _choice("init", self.init, ("keras", "torch"))
-        _choice("head", self.head, HEADS)
-        _choice("head_input", self.head_input, HEAD_INPUTS)
+        check_choice("family", self.family, FAMILIES)
+        check_choice("init", self.init, ("keras", "torch"))
+        check_choice("head", self.head, HEADS)
+        check_choice("head_input", self.head_input, HEAD_INPUTS)
         if self.augment_shift < 0 or self.augment_rotation < 0:
             raise ConfigError("augment_shift and augment_rotation must be >= 0")
         if self.aux_weight < 0 or self.compare_weight < 0:
@@ -175,10 +102,13 @@ class TrainConfig:
     batch_size: int = 100
     n_train: int = 1000
     n_test: int = 1000
+    # evaluate the test pairs after every epoch (the learning curve: history's val_ columns);
+    # off, a run evaluates them once, at the end, and trains faster
+    eval_each_epoch: bool = True
 
     def __post_init__(self):
-        _choice("optimizer", self.optimizer, ("adam", "sgd"))
-        _choice("lr_schedule", self.lr_schedule, ("constant", "cosine"))
+        check_choice("optimizer", self.optimizer, ("adam", "sgd"))
+        check_choice("lr_schedule", self.lr_schedule, ("constant", "cosine"))
         if not 0 <= self.ema_momentum < 1:
             raise ConfigError(f"ema_momentum must be in [0, 1); got {self.ema_momentum}")
         for name in ("epochs", "batch_size", "n_train", "n_test"):
@@ -200,6 +130,9 @@ class SourceInfo:
     test_error: float = 0.0  # its mean test error in percent (0 = not given)
     test_error_std: float = 0.0
     notes: str = ""  # reading choices where the report is vague
+    # our trainable parameter count, which a golden test holds (0 = not pinned); it describes
+    # the entry, not the model, so it is no model option and is not saved in model files
+    expected_params: int = 0
 
 
 @dataclass
@@ -216,11 +149,6 @@ class Preset:
 # --- parsing and overrides -------------------------------------------------------------------
 
 
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
-
-
 def _check_type(key: str, value: Any, hint: Any) -> Any:
     """Return `value` if it fits `hint` (ints are accepted for floats), else raise ConfigError."""
     origin = typing.get_origin(hint)
@@ -233,6 +161,8 @@ def _check_type(key: str, value: Any, hint: Any) -> Any:
         return float(value)
     if hint is int and isinstance(value, bool) or not isinstance(value, hint):
         raise ConfigError(f"{key} must be {hint.__name__}; got {value!r} ({type(value).__name__})")
+    if hint is float and not math.isfinite(value):  # nan, inf: never a usable setting
+        raise ConfigError(f"{key} must be a finite number; got {value!r}")
     return value
 
 
@@ -254,10 +184,7 @@ def _build(cls: type, values: dict[str, Any], where: str):
 
 
 def tower_from_dict(values: dict[str, Any]) -> TowerConfig:
-    kind = values.get("kind", "cnn")
-    if kind not in TOWER_KINDS:
-        raise ConfigError(f"unknown tower kind {kind!r}; use one of {', '.join(TOWER_KINDS)}")
-    return _build(TOWER_KINDS[kind], values, "tower.")
+    return _build(tower_family(values.get("kind", "cnn")).config, values, "tower.")
 
 
 def model_from_dict(values: dict[str, Any]) -> ModelConfig:
@@ -322,4 +249,23 @@ def parse_override(text: str) -> tuple[str, Any]:
     except tomllib.TOMLDecodeError:
         value = raw.strip()  # a bare word: a string such as head=argmax
     return key.strip(), value
+
+
+def settable_keys(preset: Preset) -> list[tuple[str, str, Any, Any]]:
+    """(key, type, default, this preset's value) for every key `--set` and overrides accept:
+    model fields bare, the tower's as `tower.NAME`, the recipe's as `train.NAME`."""
+    keys = []
+    for prefix, config in (("", preset.model), ("tower.", preset.model.tower),
+                           ("train.", preset.train)):
+        hints = typing.get_type_hints(type(config))
+        for f in dataclasses.fields(config):
+            if f.name == "tower" or (prefix == "tower." and f.name == "kind"):
+                continue
+            default = (f.default if f.default is not dataclasses.MISSING
+                       else f.default_factory())
+            hint = hints[f.name]
+            kind = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+            keys.append((prefix + f.name, kind, default, getattr(config, f.name)))
+    keys.append(("tower.kind", "str", preset.model.tower.kind, preset.model.tower.kind))
+    return keys
 

@@ -31,23 +31,23 @@ def tiny_spec(runs: int = 2):
                            "overrides": TINY})
 
 
-def fake_result(preset, *, seed, train_data, test_data, pairs, device, callbacks=None):
+def fake_result(run, *, device, callbacks=None):
     """A picklable stand-in for pairzoo.training.train (worker processes import it by name)."""
-    error = 10 + seed + len(preset.name) / 100
+    error = 10 + run.seed + len(run.preset.name) / 100
     history = pd.DataFrame({"epoch": [1], "loss": [0.5], "val_loss": [0.6]})
     metrics = {"test_error": error, "test_accuracy": 1 - error / 100, "params": 1,
                "train_seconds": 0.0, "pid": os.getpid()}
     return SimpleNamespace(metrics=metrics, history=history, data={})
 
 
-def dies_once(preset, **kwargs):
+def dies_once(run, **kwargs):
     """Kills its own worker process the first time each run is tried (a marker file per
     seed and model remembers the first try across processes)."""
-    marker = Path(os.environ["PAIRZOO_TEST_MARKERS"]) / f"{preset.name}-{kwargs['seed']}"
+    marker = Path(os.environ["PAIRZOO_TEST_MARKERS"]) / f"{run.preset.name}-{run.seed}"
     if not marker.exists():
         marker.touch()
         os._exit(1)
-    return fake_result(preset, **kwargs)
+    return fake_result(run, **kwargs)
 
 
 class MemoryBackend:

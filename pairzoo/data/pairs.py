@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pairzoo.data.sources import Digits, Pools, load_source
+from pairzoo.data.sources import DEFAULT_SOURCE, Digits, Pools, load_source
 from pairzoo.errors import DataError
 
 
@@ -66,11 +66,37 @@ def make_pairs(pool: Digits, n_pairs: int, rng: np.random.Generator, source: str
     return PairSet(images, pool.labels[chosen], source)
 
 
+def _streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """A run's two independent random streams, spawned from its one seed: train, test."""
+    train, test = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(train), np.random.default_rng(test)
+
+
+def load_train_pairs(n: int, seed: int, source: str = DEFAULT_SOURCE) -> PairSet:
+    """A run's training pairs: its seed's permutation of the source's train pool."""
+    pool = _cached_pools(source).train
+    return make_pairs(pool, n, _streams(seed)[0], f"{source} train pool")
+
+
+def load_test_pairs(n: int | None, seed: int, source: str = DEFAULT_SOURCE,
+               whole_split: bool = False) -> PairSet:
+    """A run's test pairs, reading only the test source. `n=None` pairs every digit of the
+    pool; `whole_split` draws from the source's whole test split where it is one (an idx folder
+    of t10k alone: 10,000 digits, where its test pool is half of them), for models that never
+    trained on that source (model cards, `pairzoo evaluate`)."""
+    pools = _cached_pools(source)
+    pool = pools.evaluation if whole_split else pools.test
+    where = "whole test split" if whole_split and pools.whole_test_split is not None else \
+        "test pool"
+    return make_pairs(pool, len(pool) // 2 if n is None else n, _streams(seed)[1],
+                      f"{source} {where}")
+
+
 def load_pairs(
     n_train: int = 1000,
     n_test: int = 1000,
     seed: int = 0,
-    train_data: str = "embedded",
+    train_data: str = DEFAULT_SOURCE,
     test_data: str | None = None,
 ) -> tuple[PairSet, PairSet]:
     """Train and test pairs for one run, deterministic for a seed.
@@ -78,13 +104,8 @@ def load_pairs(
     `test_data` defaults to `train_data`; then the two sets come from that source's disjoint
     pools. Train and test permutations use independent streams spawned from the one seed.
     """
-    test_data = test_data or train_data
-    train_pools = _cached_pools(train_data)
-    test_pools = train_pools if test_data == train_data else _cached_pools(test_data)
-    train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    train = make_pairs(train_pools.train, n_train, train_rng, f"{train_data} train pool")
-    test = make_pairs(test_pools.test, n_test, test_rng, f"{test_data} test pool")
-    return train, test
+    return (load_train_pairs(n_train, seed, train_data),
+            load_test_pairs(n_test, seed, test_data or train_data))
 
 
 _POOLS: dict[str, Pools] = {}

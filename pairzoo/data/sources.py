@@ -23,6 +23,7 @@ import numpy as np
 
 from pairzoo.errors import DataError
 
+DEFAULT_SOURCE = "embedded"
 SOURCE_HELP = "embedded, tfds, keras or idx:DIR"
 _HALVES_SEED = 20_190_517  # fixed: the train/test halves of a one-split source never change
 
@@ -56,6 +57,15 @@ class Pools:
     train: Digits
     test: Digits
     description: str
+    # a source that is one test split (an idx folder holding only t10k) halves it into `train`
+    # and `test`; a model trained elsewhere may be evaluated on all of it
+    whole_test_split: Digits | None = None
+
+    @property
+    def evaluation(self) -> Digits:
+        """Digits to evaluate a model that never trained on this source: its whole test split
+        where it is one, else its test pool."""
+        return self.whole_test_split if self.whole_test_split is not None else self.test
 
 
 def cache_dir() -> Path:
@@ -187,7 +197,8 @@ def load_idx(folder: str | Path) -> Pools:
     only = train if train is not None else test
     name = "train" if train is not None else "t10k"
     first, second = _halves(only)
-    return Pools(first, second, f"idx:{folder} ({name} split only, disjoint halves)")
+    return Pools(first, second, f"idx:{folder} ({name} split only, disjoint halves)",
+                 whole_test_split=test)
 
 
 # --- keras -----------------------------------------------------------------------------------
@@ -270,7 +281,7 @@ def load_tfds(data_dir: str | None = None) -> Pools:
 
 def load_source(spec: str) -> Pools:
     """Resolve a source string (`embedded`, `tfds`, `keras`, `idx:DIR`) to its two pools."""
-    if spec == "embedded":
+    if spec == DEFAULT_SOURCE:
         return load_embedded()
     if spec == "tfds":
         return load_tfds()

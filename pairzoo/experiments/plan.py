@@ -11,10 +11,6 @@ no longer count instead of silently standing in for the new model.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +18,7 @@ from pairzoo.config import Preset
 from pairzoo.errors import ConfigError
 from pairzoo.experiments.spec import ExperimentSpec, _same, cell_label
 from pairzoo.registry import get_preset
+from pairzoo.runs import RunSpec, explicit_fields, run_id  # noqa: F401  (re-exported)
 
 # A rough cost model for models with no timed run in the store yet: siamese_fullyconv's
 # 300-step runs took 14-19 s on the shared 2-core CPU (about 0.05 s per step, tracing
@@ -32,26 +29,34 @@ RUN_OVERHEAD_SECONDS = 2.0
 
 @dataclass
 class PlannedRun:
+    """One run of an experiment: its RunSpec, and where in the experiment it belongs."""
+
     experiment: str
     stage: str  # "table" (the experiment's cells) or "search" (choosing a recipe)
     cell: dict  # {axis name: level label}, "model" first
     overrides: dict
-    preset: Preset
-    seed: int
-    train_data: str = "embedded"
-    test_data: str | None = None
-    pairs_seed: int | None = None  # train on this seed's pairs instead of the run's own
-    fold: int | None = None  # cross-validation: validate on this fold of the training pairs
-    folds: int | None = None
+    spec: RunSpec
     choice: dict = field(default_factory=dict)  # search runs: the grid point's own overrides
-    run_id: str = field(init=False, default="")
 
-    def __post_init__(self):
-        self.run_id = run_id(self.preset, self.seed, self.data)
+    @property
+    def run_id(self) -> str:
+        return self.spec.run_id
+
+    @property
+    def preset(self) -> Preset:
+        return self.spec.preset
+
+    @property
+    def seed(self) -> int:
+        return self.spec.seed
+
+    @property
+    def fold(self) -> int | None:
+        return self.spec.fold
 
     @property
     def model(self) -> str:
-        return self.preset.name
+        return self.spec.name
 
     @property
     def label(self) -> str:
@@ -59,46 +64,11 @@ class PlannedRun:
 
     @property
     def data(self) -> dict:
-        return {"train_data": self.train_data, "test_data": self.test_data or self.train_data,
-                "pairs_seed": self.pairs_seed, "fold": self.fold, "folds": self.folds}
+        return self.spec.data
 
     @property
     def steps(self) -> int:
-        """Optimizer steps: what a run's time scales with."""
-        recipe = self.preset.train
-        n_train = recipe.n_train * (self.folds - 1) / self.folds if self.folds else recipe.n_train
-        return recipe.epochs * math.ceil(n_train / recipe.batch_size)
-
-
-# Fields that describe a model without changing what it computes.
-_NOT_BEHAVIOUR = frozenset({"expected_params"})
-
-
-def explicit_fields(config) -> dict:
-    """A config dataclass's fields that differ from their defaults, nested ones recursively
-    (a tower keeps its `kind`). Hashing only these means a new config option, added at a
-    default that keeps the old behaviour, leaves every stored run valid."""
-    values = {}
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if f.name in _NOT_BEHAVIOUR:
-            continue
-        if dataclasses.is_dataclass(value):
-            values[f.name] = explicit_fields(value)
-            continue
-        default = (f.default if f.default is not dataclasses.MISSING
-                   else f.default_factory() if f.default_factory is not dataclasses.MISSING
-                   else dataclasses.MISSING)
-        if f.name == "kind" or value != default:
-            values[f.name] = value
-    return values
-
-
-def run_id(preset: Preset, seed: int, data: dict) -> str:
-    content = {"model": preset.name, "config": explicit_fields(preset.model),
-               "train": explicit_fields(preset.train), "seed": seed, "data": data}
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return self.spec.steps
 
 
 def _resolve(model: str, overrides: dict, where: str) -> Preset:
@@ -132,9 +102,9 @@ def plan_table(spec: ExperimentSpec, *, runs: int | None = None, overrides: dict
                           **(overrides or {})}
         preset = _resolve(cell["model"], cell_overrides, f"{spec.name} [{cell_label(cell)}]")
         for seed in range(spec.seed, spec.seed + runs):
-            plan.append(PlannedRun(spec.name, "table", cell, cell_overrides, preset, seed,
-                                   train_data or spec.train_data, test_data or spec.test_data,
-                                   spec.pairs_seed))
+            run = RunSpec(preset, seed, train_data or spec.train_data,
+                          test_data or spec.test_data, spec.pairs_seed)
+            plan.append(PlannedRun(spec.name, "table", cell, cell_overrides, run))
     return plan
 
 
@@ -159,11 +129,11 @@ def plan_search(spec: ExperimentSpec, *, runs: int | None = None,
             preset = _resolve(model, cell_overrides, f"{spec.name} search [{cell_label(cell)}]")
             for seed in range(search.seed, search.seed + runs):
                 for fold in folds:
-                    plan.append(PlannedRun(
-                        spec.name, "search", cell, cell_overrides, preset, seed,
-                        train_data or spec.train_data, test_data or spec.test_data,
-                        spec.pairs_seed, fold, search.folds if fold is not None else None,
-                        choice))
+                    run = RunSpec(preset, seed, train_data or spec.train_data,
+                                  test_data or spec.test_data, spec.pairs_seed, fold,
+                                  search.folds if fold is not None else None)
+                    plan.append(PlannedRun(spec.name, "search", cell, cell_overrides, run,
+                                           choice))
     return plan
 
 

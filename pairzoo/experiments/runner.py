@@ -13,51 +13,17 @@ import os
 import socket
 import time
 from datetime import datetime
+from types import SimpleNamespace
 
-import numpy as np
 import pandas as pd
 
-from pairzoo.experiments.plan import (
-    PlannedRun,
-    TimeModel,
-    explicit_fields,
-    plan_search,
-    plan_table,
-)
+from pairzoo.errors import DivergedError
+from pairzoo.experiments.plan import PlannedRun, TimeModel, plan_search, plan_table
 from pairzoo.experiments.progress import ExperimentProgress
 from pairzoo.experiments.selection import choose, chosen_labels
 from pairzoo.experiments.spec import ExperimentSpec
 from pairzoo.experiments.store import ResultsStore
-
-
-def split_folds(pairs, folds: int, fold: int):
-    """(train, validation) PairSets: fold `fold` of `folds` contiguous slices is held out.
-    Pairs are already in random order (the pair protocol permutes the pool)."""
-    from pairzoo.data import PairSet
-
-    n = len(pairs)
-    start, stop = fold * n // folds, (fold + 1) * n // folds
-    held = np.zeros(n, dtype=bool)
-    held[start:stop] = True
-    source = f"{pairs.source}, fold {fold + 1}/{folds}"
-    return (PairSet(pairs.pairs[~held], pairs.digits[~held], source + " (train)"),
-            PairSet(pairs.pairs[held], pairs.digits[held], source + " (validation)"))
-
-
-def run_pairs(run: PlannedRun):
-    """Explicit pairs for train(), or None to let it draw the run's own from its seed."""
-    if run.fold is None and run.pairs_seed is None:
-        return None
-    from pairzoo.data import load_pairs
-
-    recipe = run.preset.train
-    data_seed = run.seed if run.pairs_seed is None else run.pairs_seed
-    n_test = 1 if run.fold is not None else recipe.n_test  # CV never touches the test pairs
-    train_pairs, test_pairs = load_pairs(recipe.n_train, n_test, data_seed, run.train_data,
-                                         run.test_data)
-    if run.fold is not None:
-        return split_folds(train_pairs, run.folds, run.fold)
-    return train_pairs, test_pairs
+from pairzoo.runs import explicit_fields
 
 
 def history_lists(history: pd.DataFrame) -> dict[str, list]:
@@ -67,8 +33,8 @@ def history_lists(history: pd.DataFrame) -> dict[str, list]:
 
 
 def make_row(run: PlannedRun, result, seconds: float, versions: dict) -> dict:
-    """One store row: who (experiment, cell), what (overrides, seed, data), every metric,
-    the history, the time taken and the package versions."""
+    """One store row: who (experiment, cell), what (overrides, seed, data), every metric
+    (rates in percent), the history, the time taken and the package versions."""
     return {
         "run_id": run.run_id, "experiment": run.experiment, "stage": run.stage,
         "model": run.model, "cell": run.cell, "cell_label": run.label,
@@ -76,6 +42,7 @@ def make_row(run: PlannedRun, result, seconds: float, versions: dict) -> dict:
         # the full recipe, and the model's non-default settings: the row stands on its own
         "recipe": dataclasses.asdict(run.preset.train),
         "config": explicit_fields(run.preset.model),
+        "status": "ok", "units": "percent",
         **result.metrics, "epochs": run.preset.train.epochs, "steps": run.steps,
         "seconds": round(seconds, 3), "history": history_lists(result.history),
         "pools": {k: v for k, v in result.data.items() if k.endswith("_pool")},
@@ -121,10 +88,19 @@ def train_row(run: PlannedRun, device: str | None = None, train_fn=None,
     """Train one planned run and return its store row: here, or in a worker process."""
     train, versions = _trainer(train_fn)
     start = time.perf_counter()
-    result = train(run.preset, seed=run.seed, train_data=run.train_data,
-                   test_data=run.test_data, pairs=run_pairs(run), device=device,
-                   callbacks=callbacks)
+    try:
+        result = train(run.spec, device=device, callbacks=callbacks)
+    except DivergedError as error:
+        return failed_row(run, "diverged", str(error), time.perf_counter() - start, versions)
     return make_row(run, result, time.perf_counter() - start, versions)
+
+
+def failed_row(run: PlannedRun, status: str, why: str, seconds: float, versions: dict) -> dict:
+    """A run that ended without a model (its loss or weights became non-finite): stored, so
+    tables count it ("2 of 10 diverged") and resuming does not retrain it, with no metric that
+    could be averaged into a cell."""
+    empty = SimpleNamespace(metrics={}, history=pd.DataFrame(), data={})
+    return {**make_row(run, empty, seconds, versions), "status": status, "error": why}
 
 
 @functools.cache
