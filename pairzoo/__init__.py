@@ -6,16 +6,18 @@
     result = pairzoo.train("siamese_fullyconv", seed=0)      # -> RunResult (model, metrics, ...)
 
 Names resolve lazily, so `import pairzoo` (and `pairzoo --help`) stays free of TensorFlow until
-something that needs it is used.
+something that needs it is used. Once Keras is imported (by pairzoo or by you), pairzoo's model
+and layer classes are registered with it, so `keras.saving.load_model("runs/.../model.keras")`
+works after a plain `import pairzoo`.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from pairzoo._quiet import quiet_tensorflow
+from pairzoo._startup import prepare
 
-quiet_tensorflow()
+prepare()  # imports nothing: arranges TensorFlow's start and Keras's registration of our classes
 
 __version__ = "0.1.0"
 

@@ -1,26 +1,36 @@
-"""The fast training path (TensorFlow backend): one traced function per epoch, reused by runs.
+"""The fast training loop (TensorFlow backend): one traced function per epoch, reused by runs.
 
 Why not `model.fit`: on 1,000 pairs a run is ~300 tiny steps, and fit's per-step Python,
 callbacks and per-run tracing (~1.5 s) cost more than the arithmetic. Here:
 
-- a whole epoch (shuffled batches, forward, losses, backward, optimizer, running metrics and the
-  test-set evaluation) is one `tf.function` call, so Python runs once per epoch;
-- the trace is kept per architecture and recipe (`CompiledTrainer`), and a new run only
-  re-initialises state: the weights and seed-generator states of a freshly built model with the
-  run's seed (so the first weights equal those `fit` would start from), zeroed optimizer slots
-  and step counter, the run's pairs, and a shuffle order drawn from the run's seed.
+- a whole epoch (shuffled batches, forward, losses, backward, optimizer, running metrics and,
+  unless the recipe turns it off, the test-set evaluation) is one `tf.function` call, so
+  Python runs once per epoch;
+- the trace is kept per architecture and recipe (`CompiledTrainer`, a bounded cache), and a new
+  run only re-initialises state: the weights and seed-generator states of a freshly built model
+  with the run's seed (so the first weights equal those `fit` would start from), the optimizer's
+  slots, step counter and learning rate, the run's pairs, and a shuffle order drawn from the
+  run's seed.
 
-A reused trainer therefore gives exactly what a new one gives for the same seed. Losses, loss
-weights and optimizer are the same objects `fit` would use (`pairzoo.training`), so results
-match `fit` in distribution (not bit for bit: batch order and dropout streams differ).
+A reused trainer therefore gives exactly what a new one gives for the same seed. Optimizer,
+losses and loss weights come from pairzoo.recipe, as fit's do, so results match `fit` in
+distribution (not bit for bit: batch order and dropout streams differ).
+
+Keras callbacks see a compiled model whose optimizer is the one training, and get the
+epoch-level hooks (on_train_begin/end, on_epoch_begin/end) with fit's log names: EarlyStopping
+stops the run, ReduceLROnPlateau and LearningRateScheduler change the rate, ModelCheckpoint,
+CSVLogger, TensorBoard (update_freq="epoch") and BackupAndRestore work as under fit. Callbacks
+that need batch hooks are sent to fit by pairzoo.training. A non-finite loss ends the epoch at
+that batch and the run (TerminateOnNaN's rule).
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
-import os
 import time
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -30,27 +40,21 @@ import tensorflow as tf
 from pairzoo.config import Preset
 from pairzoo.data import PairSet
 from pairzoo.models import build_model
+from pairzoo.recipe import compile_model, loss_setup, make_optimizer
+
+# Trainers kept per process. An experiment trains its cells one after another (and the
+# dispatcher gives a worker runs of the model it last trained), so a few suffice; each holds a
+# model, its optimizer and traced graphs (a few MB).
+MAX_TRAINERS = 4
 
 
-def configure_threads(family: str) -> bool:
-    """Pick TF's thread pools once per process, before TensorFlow runs its first op.
+@dataclass
+class FastFit:
+    """What one run of the fast loop leaves: its history, where it stopped and why."""
 
-    Siamese models use intra-op 1 / inter-op 2, the two towers then running side by side; a
-    single network gets both pools at 2. Measured on a quiet machine (second run of a process,
-    benchmarks/results/training.md): siamese_fullyconv 1,2 5.21 s, 2,2 5.64, 2,1 6.61, 1,1
-    8.11; two_channel_baseline 2,2 2.16 s, 2,1 2.38, 1,2 2.96, 1,1 3.35. Returns False when TF
-    was already initialised (the settings are process-wide and can no longer change).
-    PAIRZOO_TF_THREADS="intra,inter" overrides the choice (the benchmarks compare with it).
-    """
-    intra, inter = (1, 2) if family == "siamese" else (2, 2)
-    if os.environ.get("PAIRZOO_TF_THREADS"):
-        intra, inter = (int(n) for n in os.environ["PAIRZOO_TF_THREADS"].split(","))
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(intra)
-        tf.config.threading.set_inter_op_parallelism_threads(inter)
-    except RuntimeError:
-        return False
-    return True
+    history: pd.DataFrame
+    seconds: float
+    diverged_at: int | None = None  # 1-based epoch whose loss became non-finite
 
 
 def _trainer_key(preset: Preset, n_train: int, n_test: int) -> str:
@@ -64,15 +68,17 @@ class CompiledTrainer:
     """A model, its optimizer and its traced epoch function, for one architecture and recipe."""
 
     def __init__(self, preset: Preset, n_train: int, n_test: int):
-        from pairzoo.training import loss_setup, make_optimizer  # one source of truth
-
         self.preset = preset
         self.model = build_model(preset.model, name=preset.name)
         self.outputs = tuple(self.model.output_names)
         self.losses, self.loss_weights = loss_setup(preset.model)
         self.optimizer = make_optimizer(preset.train)
         self.optimizer.build(self.model.trainable_variables)
+        # compiled with the optimizer that trains it: callbacks read and change
+        # model.optimizer (its learning rate), ModelCheckpoint saves it with its state
+        compile_model(self.model, preset, self.optimizer)
         self.batch_size = preset.train.batch_size
+        self.evaluate_each_epoch = preset.train.eval_each_epoch
         # The run's pairs live in variables, so a new run feeds new data without retracing.
         self.train_x = tf.Variable(tf.zeros((n_train, 2, 14, 14)), trainable=False)
         self.test_x = tf.Variable(tf.zeros((n_test, 2, 14, 14)), trainable=False)
@@ -81,19 +87,22 @@ class CompiledTrainer:
         self.test_y = {k: tf.Variable(tf.zeros(_target_shape(k, n_test)), trainable=False)
                        for k in self.outputs}
         self._epoch = tf.function(self._epoch_graph)
-        self.generation = 0  # bumped by every reset: tells a run's model is no longer its own
 
     # -- per run ---------------------------------------------------------------------------
 
     def reset(self, seed: int, train: PairSet, test: PairSet) -> None:
-        self.generation += 1
         keras.utils.set_random_seed(seed)
         fresh = build_model(self.preset.model, name=self.preset.name)
         for mine, theirs in zip(self.model.variables, fresh.variables, strict=True):
             mine.assign(theirs)  # weights, BN statistics and dropout seed states
         for variable in self.optimizer.variables:
-            if not variable.path.endswith("learning_rate"):
-                variable.assign(tf.zeros_like(variable))  # step counter, moments
+            variable.assign(tf.zeros_like(variable))  # step counter, moments, EMA
+        if not isinstance(self.optimizer._learning_rate,
+                          keras.optimizers.schedules.LearningRateSchedule):
+            # the recipe's rate again: a callback may have changed it in the last run
+            self.optimizer.learning_rate = self.preset.train.learning_rate
+        self.model.stop_training = False
+        self.model._initial_epoch = None  # set by BackupAndRestore when it resumes
         self.train_x.assign(train.pairs)
         self.test_x.assign(test.pairs)
         for name, target in train.targets(self.outputs).items():
@@ -101,22 +110,43 @@ class CompiledTrainer:
         for name, target in test.targets(self.outputs).items():
             self.test_y[name].assign(target.astype("float32"))
 
-    def fit(self, seed: int, epochs: int, callbacks=None) -> pd.DataFrame:
-        """Train `epochs` epochs; the history has fit's column names."""
+    def fit(self, seed: int, epochs: int, callbacks=None) -> FastFit:
+        """Train up to `epochs` epochs (callbacks may stop it early, a non-finite loss does)."""
+        start = time.perf_counter()
         rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
         n = int(self.train_x.shape[0])
-        callbacks = keras.callbacks.CallbackList(list(callbacks or []), model=self.model)
+        callbacks = keras.callbacks.CallbackList(list(callbacks or []), model=self.model,
+                                                 epochs=epochs)
         callbacks.on_train_begin()
-        rows = []
+        # BackupAndRestore resumes an interrupted run from its last finished epoch
+        first = self.model._initial_epoch or 0
+        rows, logs, diverged_at = [], {}, None
         for epoch in range(epochs):
+            # drawn for every epoch, skipped ones too: a resumed run keeps its shuffle order
             order = tf.constant(rng.permutation(n), dtype=tf.int32)
-            logs = {k: float(v) for k, v in self._epoch(order).items()}
+            if epoch < first:
+                continue
+            callbacks.on_epoch_begin(epoch)
+            outcome = self._epoch(order)
+            if not bool(outcome.pop("finite")):
+                diverged_at = epoch + 1
+                break
+            logs = {k: float(v) for k, v in outcome.items()}
             rows.append(logs)
             callbacks.on_epoch_end(epoch, logs)
-        # as fit does: with EMA on, the averaged weights become the model's
-        self.optimizer.finalize_variable_values(self.model.trainable_variables)
-        callbacks.on_train_end()
-        return pd.DataFrame(rows)
+            if self.model.stop_training:
+                break
+        if diverged_at is None:
+            # as fit does: with EMA on, the averaged weights become the model's
+            self.optimizer.finalize_variable_values(self.model.trainable_variables)
+        callbacks.on_train_end(logs)
+        return FastFit(pd.DataFrame(rows), time.perf_counter() - start, diverged_at)
+
+    def state(self) -> TrainedState:
+        """A copy of the trained weights and optimizer state, which outlives this trainer's
+        next run (RunResult materialises a model from it when asked)."""
+        return TrainedState([v.numpy() for v in self.model.variables],
+                            [v.numpy() for v in self.optimizer.variables])
 
     # -- traced ----------------------------------------------------------------------------
 
@@ -144,6 +174,7 @@ class CompiledTrainer:
         names = ["loss", *(f"{k}_loss" for k in self.losses),
                  *(f"{k}_accuracy" for k in self.outputs)]
         sums = tf.zeros(len(names))
+        finite = tf.constant(True)
         for start in tf.range(0, n, self.batch_size):
             index = order[start:start + self.batch_size]
             x = tf.gather(self.train_x, index)
@@ -151,6 +182,11 @@ class CompiledTrainer:
             with tf.GradientTape() as tape:
                 predictions = self.model(x, training=True)
                 total, per_output = self._losses(y, predictions)
+            if not tf.math.is_finite(total):
+                # TerminateOnNaN's rule: stop at the batch whose loss is not finite, before
+                # its update spreads NaN through every weight
+                finite = tf.constant(False)
+                break
             self.optimizer.apply(tape.gradient(total, weights), weights)
             size = tf.cast(tf.shape(index)[0], tf.float32)
             correct = self._correct(y, predictions)
@@ -159,11 +195,17 @@ class CompiledTrainer:
                               *(correct[k] for k in self.outputs)])
         epoch = sums / tf.cast(n, tf.float32)
         logs = {name: epoch[i] for i, name in enumerate(names)}
-        # the test set in one batch, in inference mode: fit's validation_data columns
+        logs["finite"] = finite
+        if self.evaluate_each_epoch:
+            logs.update(self._evaluation())
+        return logs
+
+    def _evaluation(self):
+        """The test set in one batch, in inference mode: fit's validation_data columns."""
         predictions = self.model(self.test_x, training=False)
         total, per_output = self._losses(self.test_y, predictions)
         n_test = tf.cast(tf.shape(self.test_x)[0], tf.float32)
-        logs["val_loss"] = total
+        logs = {"val_loss": total}
         for k, v in per_output.items():
             logs[f"val_{k}_loss"] = v
         for k, v in self._correct(self.test_y, predictions).items():
@@ -171,25 +213,41 @@ class CompiledTrainer:
         return logs
 
 
+@dataclass
+class TrainedState:
+    """Model variables (weights, batch-norm statistics, seed states) and optimizer variables,
+    in the order a freshly built model of the same config and its optimizer hold them."""
+
+    weights: list[np.ndarray]
+    optimizer: list[np.ndarray]
+
+    def materialise(self, preset: Preset) -> keras.Model:
+        """A new compiled model holding this state: what `fit` would have left."""
+        model = build_model(preset.model, name=preset.name)
+        for variable, value in zip(model.variables, self.weights, strict=True):
+            variable.assign(value)
+        optimizer = make_optimizer(preset.train)
+        optimizer.build(model.trainable_variables)
+        for variable, value in zip(optimizer.variables, self.optimizer, strict=True):
+            variable.assign(value)
+        return compile_model(model, preset, optimizer)
+
+
 def _target_shape(output: str, n: int) -> tuple[int, ...]:
     return (n, 1) if output == "compare" else (n,)
 
 
-_TRAINERS: dict[str, CompiledTrainer] = {}
+_TRAINERS: collections.OrderedDict[str, CompiledTrainer] = collections.OrderedDict()
 
 
-def fast_fit(preset: Preset, train: PairSet, test: PairSet, seed: int,
-             callbacks=None) -> tuple[CompiledTrainer, pd.DataFrame, float]:
-    """Train with a (possibly reused) compiled trainer: (trainer, history, seconds).
-
-    The trainer's model is re-initialised by the next run of the same architecture.
-    """
-    configure_threads(preset.model.family)
-    key = _trainer_key(preset, len(train), len(test))
-    trainer = _TRAINERS.get(key)
-    if trainer is None:
-        trainer = _TRAINERS[key] = CompiledTrainer(preset, len(train), len(test))
-    trainer.reset(seed, train, test)
-    start = time.perf_counter()
-    history = trainer.fit(seed, preset.train.epochs, callbacks)
-    return trainer, history, time.perf_counter() - start
+def trainer_for(preset: Preset, n_train: int, n_test: int) -> CompiledTrainer:
+    """The cached trainer of this architecture and recipe, or a new one (least recently used
+    trainers beyond MAX_TRAINERS are dropped)."""
+    key = _trainer_key(preset, n_train, n_test)
+    if key in _TRAINERS:
+        _TRAINERS.move_to_end(key)
+    else:
+        _TRAINERS[key] = CompiledTrainer(preset, n_train, n_test)
+        while len(_TRAINERS) > MAX_TRAINERS:
+            _TRAINERS.popitem(last=False)
+    return _TRAINERS[key]

@@ -1,72 +1,238 @@
-"""Compile (losses, loss weights, metrics) and fit one zoo model; write its run folder.
+"""Train one run (a RunSpec) with either loop, and write its run folder.
 
-Loss weights are the whole story of auxiliary losses: `compare` carries `compare_weight`, each
-digit output `aux_weight`. An output whose weight is 0, or whose head passes no gradient (argmax),
-gets no loss at all, so it costs nothing and shows no meaningless number.
+    result = train("siamese_fullyconv", seed=0)          # or train(RunSpec(...))
+    save_run(result)                                     # runs/siamese_fullyconv/TIME-seed0/
+
+Two training loops give the same kind of result: "fast" (pairzoo.fastpath, traced epochs,
+TensorFlow only) and "fit" (`model.fit`, any backend); "auto" picks fast where it can honour
+the run's callbacks. Whichever trained it, a run's model is compiled with its recipe and holds
+its optimizer state, so `model.fit` continues from it and its saved `model.keras` loads compiled.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 
-from pairzoo.config import ModelConfig, Preset, TrainConfig
-from pairzoo.data import PairSet, load_pairs
-from pairzoo.errors import PairzooError
+from pairzoo.config import Preset, apply_overrides
+from pairzoo.data import DEFAULT_SOURCE, PairSet
+from pairzoo.errors import DivergedError, PairzooError
 from pairzoo.evaluation import device_scope, evaluate
 from pairzoo.models import build_model, count_trainable_params
+from pairzoo.recipe import compile_model
 from pairzoo.registry import get_preset
+from pairzoo.runs import RunSpec, check_run_dir, default_run_dir, move_into_place
+
+LOOPS = ("auto", "fast", "fit")
+log = logging.getLogger("pairzoo")
 
 
-def make_optimizer(recipe: TrainConfig) -> keras.optimizers.Optimizer:
-    learning_rate = recipe.learning_rate
-    if recipe.lr_schedule == "cosine":
-        steps = recipe.epochs * math.ceil(recipe.n_train / recipe.batch_size)
-        learning_rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, steps)
-    common = {"weight_decay": recipe.weight_decay or None, "use_ema": recipe.ema_momentum > 0,
-              "ema_momentum": recipe.ema_momentum or 0.99}
-    if recipe.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=recipe.momentum, **common)
-    return keras.optimizers.Adam(learning_rate, **common)
+@dataclass
+class RunResult:
+    """One finished training run: its spec, per-epoch history, test metrics and model."""
+
+    spec: RunSpec
+    history: pd.DataFrame
+    metrics: dict
+    pools: dict = field(default_factory=dict)  # where its train and test pairs came from
+    loop: str = "fit"
+    _model: keras.Model | None = None
+    _state: object = None  # fast loop: the trained state, materialised into _model on demand
+
+    @property
+    def preset(self) -> Preset:
+        return self.spec.preset
+
+    @property
+    def seed(self) -> int:
+        return self.spec.seed
+
+    @property
+    def data(self) -> dict:
+        """The run's data sources and where its pairs came from."""
+        return {"train_data": self.spec.train_data, "test_data": self.spec.test_source,
+                **self.pools}
+
+    @property
+    def model(self) -> keras.Model:
+        """The trained model, compiled with its recipe and holding its optimizer state."""
+        if self._model is None:
+            self._model = self._state.materialise(self.preset)
+            self._state = None
+        return self._model
 
 
-def loss_setup(config: ModelConfig) -> tuple[dict, dict]:
-    """(losses, loss_weights) keyed by output name, for the outputs that are trained."""
-    losses, weights = {}, {}
-    if config.trains_compare:
-        losses["compare"] = keras.losses.BinaryCrossentropy()
-        weights["compare"] = config.compare_weight
-    if config.has_digit_outputs and config.aux_weight > 0:
-        for output in ("digit_a", "digit_b"):
-            losses[output] = keras.losses.SparseCategoricalCrossentropy()
-            weights[output] = config.aux_weight
-    return losses, weights
+def train(
+    run: str | Preset | RunSpec,
+    *,
+    seed: int = 0,
+    train_data: str = DEFAULT_SOURCE,
+    test_data: str | None = None,
+    overrides: dict | None = None,
+    pairs: tuple[PairSet, PairSet] | None = None,
+    device: str | None = None,
+    callbacks: list | None = None,
+    loop: str = "auto",
+    init_from: str | Path | None = None,
+) -> RunResult:
+    """Train a zoo model on its run's pairs; evaluate it on the test pairs.
+
+    `run` is a zoo name, a Preset, or a whole RunSpec (then `seed`, `train_data` and
+    `test_data` come from it). The same run on the same machine gives the same pairs, initial
+    weights, batch order and metrics, whatever ran before it in the process. `pairs` replaces
+    the run's own (train, test) pairs with yours. `init_from` fine-tunes: a run folder,
+    `.keras` file, or "zoo" (the entry's release weights) to start from. Raises DivergedError
+    when the loss or the weights become non-finite.
+    """
+    if loop not in LOOPS:
+        raise PairzooError(f"unknown training loop {loop!r}; use one of {', '.join(LOOPS)}")
+    spec = _spec(run, seed, train_data, test_data, overrides, init_from)
+    train_pairs, test_pairs = pairs if pairs is not None else spec.pairs()
+    callbacks = list(callbacks or [])
+    fast = _choose_loop(loop, callbacks)
+    with device_scope(device):
+        if fast:
+            model, state, history, seconds = _fast(spec, train_pairs, test_pairs, callbacks)
+        else:
+            model, history, seconds = _fit(spec, train_pairs, test_pairs, callbacks)
+            state = None
+        metrics = evaluate(model, test_pairs)
+    metrics.update(params=count_trainable_params(model), train_seconds=round(seconds, 3))
+    history.insert(0, "epoch", np.arange(1, len(history) + 1))
+    pools = {"train_pool": train_pairs.source, "test_pool": test_pairs.source}
+    result = RunResult(spec, history, metrics, pools, "fast" if fast else "fit")
+    if fast:
+        result._state = state  # the trainer's model is re-initialised by its next run
+    else:
+        result._model = model
+    return result
 
 
-def metric_setup(config: ModelConfig) -> dict:
-    """Accuracy on every output; logged as compare_accuracy, digit_a_accuracy, ..."""
-    metrics = {"compare": [keras.metrics.BinaryAccuracy(name="accuracy")]}
-    if config.has_digit_outputs:
-        for output in ("digit_a", "digit_b"):
-            metrics[output] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    return metrics
+def _spec(run, seed, train_data, test_data, overrides, init_from) -> RunSpec:
+    if isinstance(run, RunSpec):
+        spec = run
+    else:
+        preset = run if isinstance(run, Preset) else get_preset(run)
+        spec = RunSpec(preset, seed, train_data, test_data)
+    if overrides:
+        spec = spec.replace(preset=apply_overrides(spec.preset, overrides))
+    if init_from is not None:
+        spec = spec.replace(init_from=str(init_from))
+    return spec
 
 
-def compile_model(model: keras.Model, preset: Preset) -> keras.Model:
-    losses, weights = loss_setup(preset.model)
-    model.compile(optimizer=make_optimizer(preset.train), loss=losses, loss_weights=weights,
-                  metrics=metric_setup(preset.model))
-    return model
+# --- which loop ----------------------------------------------------------------------------
+
+_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end",
+                "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end")
+
+
+def needs_batch_hooks(callback) -> bool:
+    """Whether a Keras callback needs per-batch (or evaluation) hooks, which the fast loop
+    does not call. Keras's own callbacks are judged by their settings; any other by whether it
+    overrides a batch or evaluation hook."""
+    cb = keras.callbacks
+    if isinstance(callback, (cb.ModelCheckpoint, cb.BackupAndRestore)):
+        return callback.save_freq != "epoch"
+    if isinstance(callback, cb.TensorBoard):
+        return callback.update_freq != "epoch" or callback._should_trace
+    if isinstance(callback, cb.LambdaCallback):
+        return any(getattr(callback, hook, None) is not None and
+                   getattr(callback, hook) is not getattr(cb.Callback, hook).__get__(callback)
+                   for hook in _BATCH_HOOKS)
+    if isinstance(callback, cb.TerminateOnNaN):
+        return False  # the fast loop applies its rule itself
+    return any(getattr(type(callback), hook) is not getattr(cb.Callback, hook)
+               for hook in _BATCH_HOOKS)
+
+
+def _choose_loop(loop: str, callbacks: list) -> bool:
+    """True for the fast loop."""
+    on_tensorflow = keras.backend.backend() == "tensorflow"
+    if loop == "fit":
+        return False
+    if loop == "fast" and not on_tensorflow:
+        raise PairzooError("the fast training loop needs the TensorFlow backend; use loop='fit'")
+    if not on_tensorflow:
+        return False
+    batch_level = [type(cb).__name__ for cb in callbacks if needs_batch_hooks(cb)]
+    if batch_level:
+        log.warning("pairzoo: %s needs batch-level hooks; training with model.fit instead of "
+                    "the fast loop", ", ".join(batch_level))
+        return False
+    return True
+
+
+# --- the two loops -------------------------------------------------------------------------
+
+
+def _fast(spec: RunSpec, train_pairs: PairSet, test_pairs: PairSet, callbacks):
+    from pairzoo.fastpath import trainer_for
+
+    trainer = trainer_for(spec.preset, len(train_pairs), len(test_pairs))
+    trainer.reset(spec.seed, train_pairs, test_pairs)
+    if spec.init_from is not None:
+        trainer.model.set_weights(_initial_weights(spec))
+    outcome = trainer.fit(spec.seed, spec.preset.train.epochs, callbacks)
+    if outcome.diverged_at is not None:
+        raise _diverged(spec, outcome.diverged_at)
+    _check_finite(trainer.model, spec)
+    return trainer.model, trainer.state(), outcome.history, outcome.seconds
+
+
+def _fit(spec: RunSpec, train_pairs: PairSet, test_pairs: PairSet, callbacks):
+    """The plain Keras loop: build (or load, to fine-tune), compile, `model.fit` with the test
+    set as validation data."""
+    keras.utils.set_random_seed(spec.seed)
+    recipe = spec.preset.train
+    model = build_model(spec.preset.model, name=spec.name)
+    if spec.init_from is not None:
+        model.set_weights(_initial_weights(spec))
+    compile_model(model, spec.preset)
+    outputs = list(model.output_names)
+    train_inputs = _fit_inputs(train_pairs, outputs, recipe.batch_size, spec.seed, shuffle=True)
+    validation = None
+    if recipe.eval_each_epoch:
+        test_inputs = _fit_inputs(test_pairs, outputs, 1000, spec.seed, shuffle=False)
+        validation = ((test_inputs["x"], test_inputs["y"]) if "y" in test_inputs
+                      else test_inputs["x"])
+    start = time.perf_counter()
+    history = model.fit(**train_inputs, epochs=recipe.epochs, validation_data=validation,
+                        callbacks=[*callbacks, keras.callbacks.TerminateOnNaN()], verbose=0)
+    seconds = time.perf_counter() - start
+    losses = history.history.get("loss", [])
+    if losses and not math.isfinite(losses[-1]):  # TerminateOnNaN stopped it
+        raise _diverged(spec, len(losses))
+    _check_finite(model, spec)
+    return model, pd.DataFrame(history.history), seconds
+
+
+def _initial_weights(spec: RunSpec) -> list:
+    """Fine-tuning: the weights the run starts from (a run folder, a .keras file, or "zoo"
+    for the entry's release weights), checked to fit the run's architecture."""
+    if spec.init_from == "zoo":
+        from pairzoo.zoo import load_release_model
+
+        source = load_release_model(spec.name)
+    else:
+        from pairzoo.runs import load_model
+
+        source = load_model(spec.init_from, compile=False)
+    if source.model_config != spec.preset.model:
+        raise PairzooError(f"--init-from {spec.init_from}: its architecture differs from "
+                           f"{spec.name}'s as configured here; fine-tune with the model "
+                           "options it was trained with")
+    return source.get_weights()
 
 
 def _fit_inputs(pairs: PairSet, outputs, batch_size: int, seed: int, shuffle: bool):
@@ -81,136 +247,65 @@ def _fit_inputs(pairs: PairSet, outputs, batch_size: int, seed: int, shuffle: bo
             "shuffle": shuffle}
 
 
-ENGINES = ("auto", "fast", "fit")
+def _nonfinite(model: keras.Model) -> list[str]:
+    return [w.path for w in model.weights if not np.isfinite(w.numpy()).all()]
 
 
-@dataclass
-class RunResult:
-    """One finished training run."""
-
-    preset: Preset
-    history: pd.DataFrame
-    metrics: dict
-    seed: int
-    data: dict = field(default_factory=dict)
-    _model: keras.Model | None = None
-    _trainer: object = None  # the fast path's CompiledTrainer, and its generation at the end
-    _generation: int = 0
-
-    @property
-    def model(self) -> keras.Model:
-        """The trained model. On the fast path the model belongs to a trainer that the next run
-        of the same architecture re-initialises; asking for it after that is an error, not
-        another run's weights."""
-        if self._trainer is not None and self._trainer.generation != self._generation:
-            raise PairzooError(
-                f"the model of this {self.preset.name} run (seed {self.seed}) was re-used by a "
-                "later run; save it (save_run) before training again, or train with engine='fit'"
-            )
-        return self._model
+def _check_finite(model: keras.Model, spec: RunSpec) -> None:
+    bad = _nonfinite(model)
+    if bad:
+        raise DivergedError(f"{spec.name} (seed {spec.seed}) diverged: {len(bad)} weights are "
+                            f"not finite (first: {bad[0]}); lower the learning rate (--lr)")
 
 
-def train(
-    name_or_preset: str | Preset,
-    *,
-    seed: int = 0,
-    train_data: str = "embedded",
-    test_data: str | None = None,
-    overrides: dict | None = None,
-    pairs: tuple[PairSet, PairSet] | None = None,
-    device: str | None = None,
-    callbacks: list | None = None,
-    engine: str = "auto",
-) -> RunResult:
-    """Train a zoo model on fresh pairs for `seed`; evaluate it on the test pairs.
-
-    The same seed on the same machine gives the same pairs, initial weights, batch order and
-    metrics. `engine`: "fast" (a traced epoch function reused across runs of the same
-    architecture; TensorFlow only), "fit" (`model.fit`, any backend), "auto" (fast on
-    TensorFlow, else fit). Both start from the same seeded initial weights.
-    """
-    if engine not in ENGINES:
-        raise PairzooError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
-    preset = name_or_preset if isinstance(name_or_preset, Preset) else get_preset(name_or_preset)
-    if overrides:
-        from pairzoo.config import apply_overrides
-
-        preset = apply_overrides(preset, overrides)
-    recipe = preset.train
-    if pairs is None:
-        pairs = load_pairs(recipe.n_train, recipe.n_test, seed, train_data, test_data)
-    train_pairs, test_pairs = pairs
-    fast = engine == "fast" or (engine == "auto" and keras.backend.backend() == "tensorflow")
-    if fast and keras.backend.backend() != "tensorflow":
-        raise PairzooError("engine 'fast' needs the TensorFlow backend; use engine='fit'")
-    trainer = None
-    with device_scope(device):
-        if fast:
-            from pairzoo.fastpath import fast_fit
-
-            trainer, frame, seconds = fast_fit(preset, train_pairs, test_pairs, seed, callbacks)
-            model = trainer.model
-        else:
-            model, frame, seconds = _fit(preset, train_pairs, test_pairs, seed, callbacks)
-        metrics = evaluate(model, test_pairs)
-    metrics.update(params=count_trainable_params(model), train_seconds=round(seconds, 3))
-    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
-    data = {"train_data": train_data, "test_data": test_data or train_data,
-            "train_pool": train_pairs.source, "test_pool": test_pairs.source}
-    return RunResult(preset, frame, metrics, seed, data, model, trainer,
-                     trainer.generation if trainer else 0)
+def _diverged(spec: RunSpec, epoch: int) -> DivergedError:
+    rate = spec.preset.train.learning_rate
+    return DivergedError(f"{spec.name} (seed {spec.seed}) diverged in epoch {epoch}: its loss "
+                         f"became non-finite at learning rate {rate:g}; nothing was saved. "
+                         "Lower the learning rate (--lr)")
 
 
-def _fit(preset: Preset, train_pairs: PairSet, test_pairs: PairSet, seed: int, callbacks):
-    """The plain Keras path: build, compile, `model.fit` with the test set as validation."""
-    keras.utils.set_random_seed(seed)
-    recipe = preset.train
-    model = compile_model(build_model(preset.model, name=preset.name), preset)
-    outputs = list(model.output_names)
-    train_inputs = _fit_inputs(train_pairs, outputs, recipe.batch_size, seed, shuffle=True)
-    test_inputs = _fit_inputs(test_pairs, outputs, 1000, seed, shuffle=False)
-    validation = (test_inputs["x"], test_inputs["y"]) if "y" in test_inputs else test_inputs["x"]
-    start = time.perf_counter()
-    history = model.fit(**train_inputs, epochs=recipe.epochs, validation_data=validation,
-                        callbacks=list(callbacks or []), verbose=0)
-    return model, pd.DataFrame(history.history), time.perf_counter() - start
+# --- the run folder ------------------------------------------------------------------------
 
 
 def save_run(result: RunResult, out_dir: str | Path | None = None) -> Path:
-    """Write the run folder atomically: model.keras, config.json, history.csv, metrics.json.
+    """Write the run folder: model.keras (compiled, with optimizer state), config.json,
+    history.csv, metrics.json.
 
     Everything is written into a hidden sibling folder first and renamed into place at the end,
-    so an interrupted save never leaves a half-written run folder behind.
+    so an interrupted save never leaves a half-written run folder behind. A default folder
+    name taken meanwhile (two runs started in the same second) gets a -2, -3 ... suffix; a
+    given `out_dir` that is taken is refused. Errors name the path and the cause.
     """
-    if out_dir is None:
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        out_dir = Path("runs") / result.preset.name / f"{stamp}-seed{result.seed}"
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise PairzooError(f"run folder {out_dir} already exists and is not empty; "
-                           "choose another --out")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    chosen = out_dir is None
+    out_dir = Path(out_dir) if out_dir is not None else default_run_dir(result.spec)
+    check_run_dir(out_dir, must_be_free=not chosen)
     staging = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
     try:
+        staging.mkdir(parents=True)
         result.model.save(staging / "model.keras")
-        config = {**result.preset.to_dict(), "seed": result.seed, "data": result.data,
-                  "versions": package_versions()}
+        config = result.spec.to_config(pools=result.pools, loop=result.loop,
+                                       versions=package_versions())
         (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         result.history.to_csv(staging / "history.csv", index=False)
-        (staging / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
-        if out_dir.exists():
-            out_dir.rmdir()  # empty, checked above
-        os.replace(staging, out_dir)
-    except BaseException:
+        metrics = {**result.metrics, "units": "percent"}  # every rate (evaluation.score)
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        return move_into_place(staging, out_dir, chosen)
+    except OSError as e:
+        raise PairzooError(f"could not save the run to {out_dir}: {e.strerror or e} "
+                           f"({e.filename or out_dir}); nothing was written there") from None
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
 
 
 def package_versions() -> dict[str, str]:
-    """The Keras backend in use and the installed packages' versions."""
+    """The Keras backend in use, its thread pools (they change results; pairzoo._startup) and
+    the installed packages' versions."""
     from pairzoo.versions import installed_versions
 
-    return {"backend": keras.backend.backend(), **installed_versions()}
+    threads = {"tf_threads": ",".join(os.environ.get(f"TF_NUM_{pool}_THREADS", "default")
+                                      for pool in ("INTRAOP", "INTEROP"))}
+    return {"backend": keras.backend.backend(),
+            **(threads if keras.backend.backend() == "tensorflow" else {}),
+            **installed_versions()}

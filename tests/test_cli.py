@@ -31,20 +31,25 @@ def test_help_and_list_do_not_import_tensorflow(args):
     assert out.stdout.strip().endswith("clean")
 
 
-def test_tensorflow_starts_quiet_with_onednn_on_and_other_stderr_intact():
-    """The start-up banners are filtered from the one `import tensorflow`; nothing else is."""
+def test_tensorflow_starts_quiet_with_onednn_as_tensorflow_chose_and_other_stderr_intact():
+    """The start-up banners are filtered from the one `import tensorflow`; nothing else is, and
+    pairzoo leaves TensorFlow's own choice of oneDNN kernels alone (on by default where the CPU
+    has AVX-512, off elsewhere: it differs between machines)."""
+    probe = ("from tensorflow.python.util import _pywrap_util_port as port\n"
+             "print(port.IsMklEnabled())")
     code = ("import os, pairzoo, tensorflow\n"
-            "from tensorflow.python.util import _pywrap_util_port as port\n"
-            "os.write(2, b'a line of our own\\n')\n"
-            "print(port.IsMklEnabled())")
+            "os.write(2, b'a line of our own\\n')\n" + probe)
     env = {k: v for k, v in ENV.items()
            if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")}
+    plain = subprocess.run([sys.executable, "-c", "import tensorflow\n" + probe],
+                           capture_output=True, text=True, env=env)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.stdout.strip() == "True"  # oneDNN kernels on: the faster ones here
+    assert out.stdout.strip() == plain.stdout.strip() != ""
     assert out.stderr == "a line of our own\n"
-    logs = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"})
-    assert "oneDNN custom operations are on" in logs.stderr  # asked for: shown
+    if plain.stdout.strip() == "True":
+        logs = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"})
+        assert "oneDNN custom operations are on" in logs.stderr  # asked for: shown
 
 
 def test_list_shows_the_zoo(pairzoo_cli):

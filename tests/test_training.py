@@ -1,4 +1,4 @@
-"""Training: determinism, metric routing, the run folder."""
+"""Training: determinism, metric routing, the run folder, both loops, run isolation."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from pairzoo.data import load_pairs
-from pairzoo.errors import PairzooError
-from pairzoo.runs import load_model
+from pairzoo.errors import DivergedError, PairzooError
+from pairzoo.registry import get_preset
+from pairzoo.runs import RunSpec, load_model
 from pairzoo.training import save_run, train
 
 QUICK = {"train.epochs": 2, "train.n_train": 200, "train.n_test": 200}
@@ -27,35 +28,54 @@ def test_same_seed_same_metrics(quick_run):
     pd.testing.assert_frame_equal(again.history, quick_run.history)
 
 
-def test_metrics_land_on_the_right_heads(quick_run):
+def test_metrics_land_on_the_right_heads_in_percent(quick_run):
     """Keras 3.9-3.14 misrouted dict metrics (keras#21259, #22625): the per-epoch validation
-    accuracies must equal what evaluation computes on the same test pairs."""
+    accuracies (fractions, Keras's logs) must equal what evaluation computes (percent)."""
     last = quick_run.history.iloc[-1]
     metrics = quick_run.metrics
-    assert last["val_compare_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    assert 100 * last["val_compare_accuracy"] == pytest.approx(metrics["test_accuracy"],
+                                                               abs=1e-4)
+    assert metrics["test_error"] == pytest.approx(100 - metrics["test_accuracy"], abs=1e-9)
     digit_mean = (last["val_digit_a_accuracy"] + last["val_digit_b_accuracy"]) / 2
-    assert digit_mean == pytest.approx(metrics["digit_accuracy"], abs=1e-6)
+    assert 100 * digit_mean == pytest.approx(metrics["digit_accuracy"], abs=1e-4)
     for key in ("test_error", "test_accuracy", "f1", "auc", "digit_accuracy", "params",
                 "train_seconds"):
         assert key in metrics
+    # 200 test pairs resolve 0.5 points: no float noise in the figures
+    assert metrics["test_error"] * 2 == int(metrics["test_error"] * 2)
 
 
-def test_run_folder_round_trip(tmp_path):
-    quick_run = train("siamese_fullyconv", seed=1, overrides=QUICK)
+def test_run_folder_round_trip_is_compiled_and_continues_with_fit(tmp_path, quick_run):
     run_dir = save_run(quick_run, tmp_path / "run")
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "config.json", "history.csv", "metrics.json", "model.keras"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test_error"] == quick_run.metrics["test_error"]
+    assert metrics["units"] == "percent"
     config = json.loads((run_dir / "config.json").read_text())
     assert config["name"] == "siamese_fullyconv" and config["seed"] == 1
+    assert RunSpec.from_config(config) == quick_run.spec  # typed round trip
+    assert config["run_id"] == quick_run.spec.run_id
     _, test = load_pairs(200, 200, seed=1)
     model = load_model(run_dir)
     np.testing.assert_array_equal(model.predict(test.pairs, verbose=0)["compare"],
                                   quick_run.model.predict(test.pairs, verbose=0)["compare"])
+    # compiled, with the optimizer state of the fast loop's 2 epochs of 2 steps
+    assert model.optimizer is not None and int(model.optimizer.iterations) == 4
+    train_pairs, _ = load_pairs(200, 200, seed=1)
+    model.fit(train_pairs.pairs, train_pairs.targets(model.output_names), epochs=1,
+              batch_size=100, verbose=0)
+    assert int(model.optimizer.iterations) == 6
     with pytest.raises(PairzooError, match="already exists"):
         save_run(quick_run, run_dir)  # never overwrites a finished run
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_default_run_folders_never_collide(tmp_path, monkeypatch, quick_run):
+    monkeypatch.chdir(tmp_path)
+    first, second = save_run(quick_run), save_run(quick_run)  # the same second, same seed
+    assert first != second and first.parent == second.parent
+    assert (first / "model.keras").is_file() and (second / "model.keras").is_file()
 
 
 def test_a_reused_trainer_equals_a_fresh_one():
@@ -64,41 +84,95 @@ def test_a_reused_trainer_equals_a_fresh_one():
     from pairzoo import fastpath
 
     fastpath._TRAINERS.clear()
-    fresh = train("siamese_small_cnn", seed=5, overrides=QUICK, engine="fast")
-    train("siamese_small_cnn", seed=6, overrides=QUICK, engine="fast")  # moves every state
-    reused = train("siamese_small_cnn", seed=5, overrides=QUICK, engine="fast")
+    fresh = train("siamese_small_cnn", seed=5, overrides=QUICK, loop="fast")
+    train("siamese_small_cnn", seed=6, overrides=QUICK, loop="fast")  # moves every state
+    reused = train("siamese_small_cnn", seed=5, overrides=QUICK, loop="fast")
     assert len(fastpath._TRAINERS) == 1
     assert reused.metrics["test_error"] == fresh.metrics["test_error"]
     pd.testing.assert_frame_equal(reused.history, fresh.history)
 
 
-def test_a_reused_model_is_refused_not_silently_wrong():
-    first = train("siamese_small_cnn", seed=1, overrides=QUICK, engine="fast")
-    assert first.model is not None  # still its own
-    train("siamese_small_cnn", seed=2, overrides=QUICK, engine="fast")
-    with pytest.raises(PairzooError, match="re-used by a later run"):
-        first.model  # noqa: B018
+def test_an_earlier_result_keeps_its_own_model():
+    first = train("siamese_small_cnn", seed=1, overrides=QUICK, loop="fast")
+    _, test = load_pairs(200, 200, seed=1)
+    train("siamese_small_cnn", seed=2, overrides=QUICK, loop="fast")  # re-uses the trainer
+    outputs = first.model.predict(test.pairs, verbose=0)
+    from pairzoo.evaluation import score
+
+    assert score(outputs, test)["test_error"] == first.metrics["test_error"]
 
 
-def test_fast_path_matches_fit_in_distribution():
+def test_the_trainer_cache_is_bounded():
+    from pairzoo import fastpath
+
+    for head in ("mlp", "argmax", "probabilistic"):
+        for share in (True, False):
+            train("siamese_small_cnn", seed=0, loop="fast",
+                  overrides={**QUICK, "train.epochs": 1, "head": head, "share_weights": share})
+    assert len(fastpath._TRAINERS) == fastpath.MAX_TRAINERS
+
+
+def test_fast_loop_matches_fit_in_distribution():
     """Same model, recipe and seeds: mean test error within noise of model.fit's."""
     recipe = {"train.epochs": 6, "train.n_train": 400, "train.n_test": 400}
-    errors = {engine: [train("siamese_small_cnn", seed=s, overrides=recipe,
-                             engine=engine).metrics["test_error"] for s in range(4)]
-              for engine in ("fast", "fit")}
+    errors = {loop: [train("siamese_small_cnn", seed=s, overrides=recipe,
+                           loop=loop).metrics["test_error"] for s in range(4)]
+              for loop in ("fast", "fit")}
     fast, fit = np.array(errors["fast"]), np.array(errors["fit"])
     noise = 3 * np.sqrt((fast.var(ddof=1) + fit.var(ddof=1)) / 4) + 2.0
     assert abs(fast.mean() - fit.mean()) < noise, errors
-    assert set(train("siamese_small_cnn", seed=0, overrides=recipe, engine="fit")
+    assert set(train("siamese_small_cnn", seed=0, overrides=recipe, loop="fit")
                .history.columns) >= {"loss", "compare_accuracy", "val_compare_accuracy"}
 
 
-def test_unknown_engine_is_a_clear_error():
-    with pytest.raises(PairzooError, match="unknown engine"):
-        train("siamese_small_cnn", engine="turbo")
+def test_unknown_loop_is_a_clear_error():
+    with pytest.raises(PairzooError, match="unknown training loop"):
+        train("siamese_small_cnn", loop="turbo")
 
 
 def test_train_and_test_sources_may_differ(t10k):
     result = train("siamese_argmax", seed=0, test_data=f"idx:{t10k}",
                    overrides={"train.epochs": 1, "train.n_train": 100, "train.n_test": 100})
     assert result.data["test_data"].startswith("idx:")
+
+
+def test_skipping_the_per_epoch_evaluation_keeps_the_final_metrics():
+    quiet = {**QUICK, "train.eval_each_epoch": False}
+    for loop in ("fast", "fit"):
+        result = train("siamese_small_cnn", seed=3, overrides=quiet, loop=loop)
+        assert not any(c.startswith("val_") for c in result.history.columns), loop
+        assert 0 < result.metrics["test_error"] < 60
+    # the option is part of the run: it is recorded, and its id differs
+    spec = RunSpec(get_preset("siamese_small_cnn", **quiet))
+    assert spec.to_config()["train"]["eval_each_epoch"] is False
+    assert spec.run_id != RunSpec(get_preset("siamese_small_cnn", **QUICK)).run_id
+
+
+@pytest.mark.parametrize("loop", ["fast", "fit"])
+def test_a_diverging_run_stops_and_keeps_nothing(loop):
+    with pytest.raises(DivergedError, match="diverged in epoch 1.*Lower the learning rate"):
+        train("siamese_argmax", seed=0, loop=loop,
+              overrides={**QUICK, "train.learning_rate": 1e6})
+
+
+def test_a_seed_fixes_a_run_whatever_ran_before(tmp_path):
+    """Run isolation (in a fresh process, as a user's script): building other models and
+    training another run first must not change a seed's result; TensorFlow's thread pools are
+    fixed when it starts (pairzoo._startup), not by whichever model runs first."""
+    import subprocess
+    import sys
+
+    script = """
+import sys, pairzoo
+quick = {"train.epochs": 2, "train.n_train": 200, "train.n_test": 200}
+if sys.argv[1] == "busy":
+    pairzoo.create_model("two_channel_baseline")
+    pairzoo.create_model("siamese_resnet", share_weights=False)
+    pairzoo.train("two_channel_baseline", seed=4, overrides=quick)
+r = pairzoo.train("siamese_fullyconv", seed=0, overrides=quick)
+print(repr(r.history["loss"].tolist()), r.metrics["test_error"])
+"""
+    outputs = [subprocess.run([sys.executable, "-c", script, mode], capture_output=True,
+                              text=True, cwd=tmp_path, timeout=300).stdout.strip()
+               for mode in ("alone", "busy")]
+    assert outputs[0] and outputs[0] == outputs[1]
