@@ -35,9 +35,26 @@ def _preset_texts() -> dict[str, str]:
             for entry in folder.iterdir() if entry.name.endswith(".toml")}
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Sorted names of the zoo entries matching `pattern` (wildcards `*`, `?`, `[...]`)."""
-    return sorted(name for name in _preset_texts() if fnmatch.fnmatchcase(name, pattern))
+def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
+    """Sorted names of the zoo entries matching `pattern` (wildcards `*`, `?`, `[...]`);
+    `pretrained=True`: only those with release weights in this install."""
+    names = sorted(name for name in _preset_texts() if fnmatch.fnmatchcase(name, pattern))
+    if pretrained:
+        from pairzoo.zoo import has_release
+
+        names = [name for name in names if has_release(name)]
+    return names
+
+
+def preset_description(name: str) -> str:
+    """The prose a preset file opens with (its leading comment lines)."""
+    get_preset(name)
+    lines = []
+    for line in _preset_texts()[name].splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(lines)
 
 
 def get_preset(name: str, **overrides: Any) -> Preset:
@@ -50,16 +67,30 @@ def get_preset(name: str, **overrides: Any) -> Preset:
     return apply_overrides(preset, overrides) if overrides else preset
 
 
-def create_model(name: str, **overrides: Any):
-    """Build the named zoo model (untrained), with overrides checked against the preset."""
+def create_model(name: str, weights: str | None = None, **overrides: Any):
+    """Build the named zoo model, with overrides checked against the preset.
+
+    `weights` follows keras.applications: None (the default) for fresh random weights;
+    "zoo" for the entry's trained release weights (pairzoo.zoo: packaged, or from the
+    PAIRZOO_WEIGHTS_URL mirror), or a mirror's base URL or folder. Release weights come with
+    the release's own config, so they take no model overrides."""
     from pairzoo.models import build_model
 
+    if weights is not None:
+        if overrides:
+            raise ConfigError(f"weights={weights!r} loads {name}'s release as trained; drop the "
+                              f"overrides {sorted(overrides)} (or train your own variant)")
+        from pairzoo.zoo import load_release_model
+
+        return load_release_model(name, weights)
     preset = get_preset(name, **overrides)
     return build_model(preset.model, name=name)
 
 
 def zoo_rows(pattern: str = "*") -> list[dict[str, Any]]:
     """One row per zoo entry: what `pairzoo list` and docs/ZOO.md show (TOML only, no TF)."""
+    from pairzoo.zoo import card_figure, has_release
+
     rows = []
     for name in list_models(pattern):
         preset = get_preset(name)
@@ -72,12 +103,14 @@ def zoo_rows(pattern: str = "*") -> list[dict[str, Any]]:
             "sharing": sharing,
             "head": model.head,
             "aux": f"{model.aux_weight:g}" if model.has_digit_outputs else "-",
-            "params": model.expected_params,
+            "params": source.expected_params,
             "report params": source.params or None,
             "report": source.report[:3],
             "recipe": f"{recipe.optimizer} lr={recipe.learning_rate:g} "
                       f"{recipe.epochs}ep bs={recipe.batch_size}",
             "report figure": source.figure,
+            "weights": "yes" if has_release(name) else "-",
+            "our error": card_figure(name),  # release weights on the MNIST test split
             "notes": source.notes,
         })
     return rows

@@ -1,0 +1,198 @@
+"""Release weights: every zoo entry's trained model, shipped inside the package, checked by hash.
+
+    model = pairzoo.create_model("siamese_vgg_aug", weights="zoo")   # trained, ready
+    pairzoo.list_models(pretrained=True)                               # entries with weights
+    release_info("siamese_vgg_aug")["metrics"]                         # what its card says
+
+A release is a folder per entry in saved_models/ (keras-hub's preset layout): config.json (the
+resolved preset and seed), model.weights.h5, metadata.json (versions, parameter count, seed,
+training data, date, the weights' sha256, measured metrics) and README.md (the model card).
+`pairzoo release` writes them (pairzoo.release).
+
+The sha256 in the packaged metadata.json is the trust anchor: weights are loaded only after
+their hash matches it, whether they come from the package or from a mirror
+(PAIRZOO_WEIGHTS_URL, or `weights="https://..."` / `weights="/a/folder"`), which
+`keras.utils.get_file` fetches and caches (~/.keras/pairzoo-weights). A file whose hash does
+not match is refused with a one-line error and never loaded.
+
+Importing this module imports no Keras: listing and reading cards stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+from pairzoo.errors import PairzooError
+
+RELEASES_PACKAGE = "pairzoo.saved_models"  # the repository's saved_models/, as package data
+WEIGHTS_FILE = "model.weights.h5"
+MIRROR_VARIABLE = "PAIRZOO_WEIGHTS_URL"
+CACHE_SUBDIR = "pairzoo-weights"
+CARD_SEED = 0  # the seed of the MNIST-test-split pairs every card is measured on
+
+
+class WeightsError(PairzooError):
+    """Release weights are missing, unreachable, or do not match their recorded hash."""
+
+
+def releases_root() -> Path:
+    return Path(str(resources.files(RELEASES_PACKAGE)))
+
+
+def release_dir(name: str) -> Path:
+    return releases_root() / name
+
+
+def has_release(name: str) -> bool:
+    return (release_dir(name) / "metadata.json").is_file()
+
+
+@functools.cache
+def _metadata(name: str, mtime: float) -> dict:
+    path = release_dir(name) / "metadata.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise WeightsError(f"{path} is corrupt ({e}); reinstall pairzoo or run "
+                           f"`pairzoo release {name}`") from None
+
+
+def release_info(name: str) -> dict:
+    """The entry's metadata.json (seed, metrics, sha256, versions, ...)."""
+    path = release_dir(name) / "metadata.json"
+    if not path.is_file():
+        from pairzoo.registry import get_preset
+
+        get_preset(name)  # an unknown name fails with suggestions first
+        raise WeightsError(f"{name} has no release weights in this install; train it "
+                           f"(pairzoo train {name}) or run `pairzoo release {name}`")
+    return _metadata(name, path.stat().st_mtime)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_path(name: str, source: str | None = "zoo") -> Path:
+    """The verified local path of `name`'s release weights.
+
+    `source`: "zoo" (the packaged file, or PAIRZOO_WEIGHTS_URL's mirror when that is set), or
+    a mirror itself: a base URL (http(s)://, file://) or a local folder holding
+    NAME/model.weights.h5."""
+    expected = release_info(name)["sha256"]
+    if source == "zoo":
+        source = os.environ.get(MIRROR_VARIABLE) or None
+    if source in (None, "zoo"):
+        path = release_dir(name) / WEIGHTS_FILE
+        if not path.is_file():
+            raise WeightsError(f"{path} is missing; reinstall pairzoo or run "
+                               f"`pairzoo release {name}`")
+        actual = sha256_of(path)
+        if actual != expected:
+            raise WeightsError(f"{path} does not match its recorded sha256 ({actual[:12]}... "
+                               f"instead of {expected[:12]}...): refused; reinstall pairzoo "
+                               f"or run `pairzoo release {name}`")
+        return path
+    return _fetch(name, str(source), expected)
+
+
+def _fetch(name: str, base: str, expected: str) -> Path:
+    """A mirror's copy, fetched once into Keras's cache and checked against `expected`."""
+    import keras
+
+    if "://" not in base:
+        folder = Path(base).expanduser()
+        if not folder.is_dir():
+            raise WeightsError(f"weights mirror {base} is neither a URL nor a folder")
+        base = folder.resolve().as_uri()
+    origin = f"{base.rstrip('/')}/{name}/{WEIGHTS_FILE}"
+    try:
+        with _quiet_keras():
+            path = keras.utils.get_file(f"{name}-{expected[:16]}.weights.h5", origin=origin,
+                                        file_hash=expected, hash_algorithm="sha256",
+                                        cache_subdir=CACHE_SUBDIR)
+    except ValueError as e:  # get_file: "Incomplete or corrupted file detected"
+        raise WeightsError(f"{origin} does not match {name}'s recorded sha256: refused "
+                           f"({str(e).splitlines()[0]})") from None
+    except Exception as e:  # URLError, HTTPError, OSError: the mirror is unreachable
+        raise WeightsError(f"cannot fetch {origin} ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0] if str(e) else 'no answer'}); check "
+                           f"{MIRROR_VARIABLE} or the weights= argument") from None
+    return Path(path)
+
+
+def _quiet_keras():
+    """get_file prints a progress bar; a library call should not."""
+    import contextlib
+
+    import keras
+
+    @contextlib.contextmanager
+    def quiet():
+        was_on = keras.config.is_interactive_logging_enabled()
+        keras.config.disable_interactive_logging()
+        try:
+            yield
+        finally:
+            if was_on:
+                keras.config.enable_interactive_logging()
+
+    return quiet()
+
+
+def load_release_model(name: str, weights: str = "zoo"):
+    """The entry's trained model: built from its release config, weights loaded after their
+    hash is checked. Not compiled (fine-tune with `pairzoo.training.train(init_from="zoo")`,
+    or compile it yourself)."""
+    from pairzoo.models import build_model
+
+    spec = release_spec(name)
+    path = weights_path(name, weights)
+    model = build_model(spec.preset.model, name=name)
+    try:
+        model.load_weights(path)
+    except Exception as e:  # h5py/keras errors for a file that hashes right but does not fit
+        raise WeightsError(f"cannot load {path} into {name} ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0] if str(e) else ''}); run "
+                           f"`pairzoo release {name}`") from None
+    return model
+
+
+def release_spec(name: str):
+    """The RunSpec the release was trained with (its config.json)."""
+    from pairzoo.runs import RunSpec
+
+    path = release_dir(name) / "config.json"
+    if not path.is_file():
+        release_info(name)  # the missing-release error
+        raise WeightsError(f"{path} is missing; run `pairzoo release {name}`")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise WeightsError(f"{path} is corrupt ({e}); run `pairzoo release {name}`") from None
+    return RunSpec.from_config(config, where=str(path))
+
+
+def pretrained_models() -> list[str]:
+    from pairzoo.registry import list_models
+
+    return [name for name in list_models() if has_release(name)]
+
+
+def card_figure(name: str) -> str:
+    """'0.92 % (t10k, 5,000 pairs)': the release's test error, as `pairzoo list` shows it."""
+    if not has_release(name):
+        return ""
+    card = release_info(name).get("metrics", {}).get("mnist_test", {})
+    if "test_error" not in card:
+        return ""
+    return f"{card['test_error']:g} %"
