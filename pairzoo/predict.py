@@ -8,12 +8,16 @@ Images of any size become MNIST-like digits: grayscale, fitted into 28x28 with t
 ratio kept (padded with background), then the pair protocol's 2x2 average pooling to 14x14.
 MNIST digits are white on black; `invert=True` takes black-on-white drawings.
 
-A `.tflite` model runs on `ai-edge-litert` alone, so predicting with one never imports
-TensorFlow; a SavedModel needs TensorFlow, a `.keras` file Keras and pairzoo's layers.
+A `.tflite` model runs on `ai-edge-litert` alone and an `.onnx` one on `onnxruntime`, so
+predicting with either never imports TensorFlow; a SavedModel needs TensorFlow, a `.keras` file
+or a zoo name Keras and pairzoo's layers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from pairzoo.errors import PairzooError
-from pairzoo.export import INPUT_NAME, PAIR_SHAPE, SIGNATURE_KEY
+from pairzoo.interface import INPUT_NAME, PAIR_SHAPE, SIGNATURE_KEY
 
 MNIST_SIZE = (28, 28)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -99,34 +103,79 @@ def load_pair(first: str | Path, second: str | Path | None = None,
 
 
 def model_format(path: str | Path) -> str:
-    """keras (a .keras file or a run folder), savedmodel (a folder with saved_model.pb) or
-    tflite, from what is at `path`."""
+    """keras (a .keras file or a run folder), savedmodel (a folder with saved_model.pb), tflite
+    or onnx, from what is at `path`."""
     path = Path(path)
     if path.is_dir():
         if (path / "saved_model.pb").is_file():
             return "savedmodel"
         if (path / "model.keras").is_file():
             return "keras"
-    elif path.is_file() and path.suffix in (".keras", ".tflite"):
+    elif path.is_file() and path.suffix in (".keras", ".tflite", ".onnx"):
         return path.suffix[1:]
-    raise PairzooError(f"no model at {path}: give a .keras file or run folder, a SavedModel "
-                       "folder or a .tflite file")
+    raise PairzooError(f"no model at {path}: give a zoo name, a .keras file or run folder, a "
+                       "SavedModel folder, or a .tflite or .onnx file")
 
 
 def load_runner(path: str | Path) -> Runner:
-    """A function (N, 2, 14, 14) pairs -> {output name: array} for any of the three formats."""
+    """A function (N, 2, 14, 14) pairs -> {output name: array} for any exported format."""
     loaders = {"keras": _keras_runner, "savedmodel": _savedmodel_runner,
-               "tflite": _tflite_runner}
+               "tflite": _tflite_runner, "onnx": _onnx_runner}
     return loaders[model_format(path)](Path(path))
+
+
+def load_runner_for(model: str | Path) -> tuple[Runner, dict]:
+    """(runner, what is known about the model: `describe`, `compare_is_decision`) for a zoo
+    name (its release weights) or anything `load_runner` takes. Exports carry their labels
+    (a .tflite/.onnx file's FILE.json sidecar, a SavedModel's assets/pairzoo.json)."""
+    path = Path(model)
+    if not path.exists() or model_format(path) == "keras":
+        from pairzoo.references import resolve_model
+
+        ref = resolve_model(model)
+        about = {"describe": ref.describe(),
+                 "compare_is_decision": bool(ref.spec and ref.spec.preset.model.head == "argmax")}
+        return _keras_model_runner(ref.load()), about
+    labels = (path / "assets" / "pairzoo.json" if path.is_dir()
+              else path.with_name(path.name + ".json"))
+    about = {}
+    if labels.is_file():
+        with contextlib.suppress(ValueError, OSError):
+            facts = json.loads(labels.read_text(encoding="utf-8"))
+            about = {"describe": f"{path} ({facts.get('origin', facts.get('model', ''))})",
+                     "compare_is_decision": bool(facts.get("compare_is_decision"))}
+    return load_runner(path), about
 
 
 def _keras_runner(path: Path) -> Runner:
     from pairzoo.runs import load_model
 
-    model = load_model(path)
+    return _keras_model_runner(load_model(path, compile=False))
 
+
+def _keras_model_runner(model) -> Runner:
     def run(pairs):
         return {name: np.asarray(value) for name, value in model(pairs, training=False).items()}
+
+    return run
+
+
+def _onnx_runner(path: Path) -> Runner:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise PairzooError("running .onnx files needs onnxruntime: "
+                           "pip install 'pairzoo[onnx]'") from None
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf errors
+        raise PairzooError(f"cannot load {path} as an ONNX model "
+                           f"({str(e).strip().splitlines()[0][:200]}); re-export it") from None
+    names = [output.name for output in session.get_outputs()]
+
+    def run(pairs):
+        values = session.run(None, {INPUT_NAME: np.ascontiguousarray(pairs, dtype=np.float32)})
+        return dict(zip(names, values, strict=True))
 
     return run
 
@@ -170,23 +219,28 @@ def _tflite_runner(path: Path) -> Runner:
 
 @dataclass(frozen=True)
 class Answer:
-    """One pair's prediction: `answer` is "<=" or ">", `probability` that answer's probability;
-    digit guesses are None for two-channel models (they have no digit outputs)."""
+    """One pair's prediction: `answer` is "<=" or ">", `probability` that answer's probability
+    (1.0 for a `decision`: a hard-coded argmax head's 0/1 output is no probability); digit
+    guesses are None for two-channel models (they have no digit outputs)."""
 
     answer: str
     probability: float
     p_less_equal: float
+    decision: bool = False
     digit_a: int | None = None
     digit_a_probability: float | None = None
     digit_b: int | None = None
     digit_b_probability: float | None = None
+    model: str = ""  # which weights answered, and how good they are measured to be
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def answer_for(outputs: dict[str, np.ndarray], index: int = 0) -> Answer:
-    """Read pair `index` of a model's outputs by name."""
+def answer_for(outputs: dict[str, np.ndarray], index: int = 0,
+               decision: bool = False) -> Answer:
+    """Read pair `index` of a model's outputs by name; `decision`: its `compare` output is a
+    0/1 decision (a hard-coded argmax head)."""
     p = float(outputs["compare"][index, 0])
     digits = {}
     for side in ("digit_a", "digit_b"):
@@ -195,12 +249,15 @@ def answer_for(outputs: dict[str, np.ndarray], index: int = 0) -> Answer:
             guess = int(np.argmax(probs))
             digits |= {side: guess, f"{side}_probability": float(probs[guess])}
     if p >= 0.5:
-        return Answer("<=", p, p, **digits)
-    return Answer(">", 1 - p, p, **digits)
+        return Answer("<=", p, p, decision, **digits)
+    return Answer(">", 1 - p, p, decision, **digits)
 
 
 def predict_files(model: str | Path, first: str | Path, second: str | Path | None = None,
                   invert: bool = False) -> Answer:
-    """The whole `pairzoo predict`: read the inputs first (cheap errors first), then the model."""
+    """The whole `pairzoo predict`: read the inputs first (cheap errors first), then the model
+    (a zoo name means its release weights)."""
     pair = load_pair(first, second, invert)
-    return answer_for(load_runner(model)(pair))
+    runner, about = load_runner_for(model)
+    answer = answer_for(runner(pair), decision=about.get("compare_is_decision", False))
+    return dataclasses.replace(answer, model=about.get("describe", str(model)))

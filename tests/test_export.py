@@ -29,13 +29,14 @@ from pairzoo.export import (
     convert_to_tflite,
     export_model,
     non_builtin_ops,
-    resolve_source,
     signature_names,
     tflite_ops,
 )
+from pairzoo.references import resolve_model
 from pairzoo.registry import create_model, get_preset, list_models
 from pairzoo.runs import load_model
 from pairzoo.training import save_run, train
+from pairzoo.zoo import release_info
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 REPRESENTATIVE = ("siamese_argmax", "siamese_fullyconv", "two_channel_baseline")
@@ -61,6 +62,14 @@ def run_tflite(path_or_bytes, pairs: np.ndarray) -> dict[str, np.ndarray]:
     source = ({"model_path": str(path_or_bytes)} if isinstance(path_or_bytes, Path)
               else {"model_content": path_or_bytes})
     return Interpreter(**source).get_signature_runner("serving_default")(pair=pairs)
+
+
+def run_onnx(path: Path, pairs: np.ndarray) -> dict[str, np.ndarray]:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(None, {"pair": pairs}), strict=True))
 
 
 def run_savedmodel(path: Path, pairs: np.ndarray) -> dict[str, np.ndarray]:
@@ -95,7 +104,7 @@ class Trained:
     def export(self, fmt: str, quantize: str = "none"):
         key = (fmt, quantize)
         if key not in self._exports:
-            suffix = {"keras": ".keras", "savedmodel": "", "tflite": ".tflite"}[fmt]
+            suffix = pz_export.SUFFIXES[fmt]
             out = self.root / "exports" / self.name / f"{fmt}-{quantize}{suffix}"
             self._exports[key] = export_model(self.run_dir, fmt, quantize, out)
         return self._exports[key]
@@ -239,15 +248,50 @@ def test_tflite_example_runs_int8(trained, tmp_path):
     assert len(lines) == 5 and all(re.match(r"pair \d: first (<=|>) second", s) for s in lines)
 
 
+# --- ONNX ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVE)
+def test_onnx_matches_keras_on_mnist_test_pairs(name, trained, t10k):
+    from pairzoo.data import load_test_pairs
+
+    model = trained(name)
+    result = model.export("onnx")
+    pairs = load_test_pairs(1000, 0, f"idx:{t10k}", whole_split=True).pairs
+    reference = {k: np.asarray(v) for k, v in
+                 load_model(model.run_dir).predict(pairs, verbose=0).items()}
+    outputs = run_onnx(result.path, pairs)
+    assert sorted(outputs) == expected_outputs(name)
+    assert max_difference(outputs, reference) <= TOLERANCE
+    # the file says what it is, in its own metadata and in the sidecar beside it
+    import onnxruntime
+
+    meta = onnxruntime.InferenceSession(str(result.path)).get_modelmeta().custom_metadata_map
+    facts = json.loads(meta["pairzoo"])
+    assert facts == json.loads(result.sidecar.read_text())
+    assert facts["input"]["name"] == "pair" and facts["labels"]["digit_a"][3] == "3"
+
+
+def test_onnx_example_runs_without_pairzoo_or_tensorflow(trained, tmp_path):
+    model = trained("siamese_fullyconv")
+    lines = run_example("onnx_app.py", model.export("onnx").path,
+                        model.test_pairs.pairs[:20], tmp_path, block=("tensorflow", "keras"))
+    assert lines == expected_lines(model.keras_outputs, 20)
+
+
 # --- examples: run as separate programs that cannot import pairzoo --------------------------
 
 
-def run_example(program: str, model_path: Path, pairs: np.ndarray, tmp_path: Path) -> list[str]:
-    blocker = tmp_path / "blocker" / "pairzoo"
-    blocker.mkdir(parents=True)
-    (blocker / "__init__.py").write_text("raise ImportError('the example imported pairzoo')\n")
+def run_example(program: str, model_path: Path, pairs: np.ndarray, tmp_path: Path,
+                block: tuple[str, ...] = ()) -> list[str]:
+    """Run an example program where `import pairzoo` (and any package in `block`) fails."""
+    blockers = tmp_path / "blocker"
+    for package in ("pairzoo", *block):
+        (blockers / package).mkdir(parents=True)
+        (blockers / package / "__init__.py").write_text(
+            f"raise ImportError('the example imported {package}')\n")
     np.save(tmp_path / "pairs.npy", pairs)
-    env = {**os.environ, "PYTHONPATH": str(blocker.parent)}
+    env = {**os.environ, "PYTHONPATH": str(blockers)}
     out = subprocess.run([sys.executable, str(EXAMPLES / program), str(model_path),
                           str(tmp_path / "pairs.npy")], capture_output=True, text=True,
                          env=env, timeout=300)
@@ -278,29 +322,59 @@ def untrained_run(tmp_path):
     return run_dir
 
 
-def test_export_writes_under_saved_models_by_default(untrained_run):
+def test_export_writes_under_exports_by_default(untrained_run):
     for fmt, expected in [("keras", "20260101-000000-seed0.keras"),
                           ("savedmodel", "20260101-000000-seed0"),
                           ("tflite", "20260101-000000-seed0.tflite")]:
-        result = export_model("siamese_argmax", fmt)  # a zoo name: its newest run
-        assert result.path == Path("saved_models/siamese_argmax") / expected
+        result = export_model(untrained_run, fmt)
+        assert result.path == Path("exports/siamese_argmax") / expected
         assert result.size_bytes > 10_000
-    reloaded = load_model(Path("saved_models/siamese_argmax/20260101-000000-seed0.keras"))
+        assert result.source.startswith(f"run {untrained_run}")
+    reloaded = load_model(Path("exports/siamese_argmax/20260101-000000-seed0.keras"))
     pairs = np.full((2, 2, 14, 14), 128.0, dtype=np.float32)
     original = load_model(untrained_run)
     assert max_difference({k: np.asarray(v) for k, v in reloaded(pairs).items()},
                           {k: np.asarray(v) for k, v in original(pairs).items()}) == 0
 
 
-def test_a_zoo_name_means_its_newest_run(untrained_run):
-    newer = untrained_run.with_name("20260202-000000-seed0")
-    newer.mkdir()
-    (newer / "model.keras").write_bytes((untrained_run / "model.keras").read_bytes())
-    assert resolve_source("siamese_argmax") == newer
-    with pytest.raises(PairzooError, match="no trained run of siamese_lenet5"):
-        resolve_source("siamese_lenet5")
-    with pytest.raises(PairzooError, match="neither a run folder"):
-        resolve_source("siamese_fullyconf")
+def test_a_zoo_name_means_its_release_weights():
+    if "siamese_small_cnn" not in list_models(pretrained=True):
+        pytest.skip("no release of siamese_small_cnn here")
+    ref = resolve_model("siamese_small_cnn")
+    assert ref.kind == "release" and ref.spec.seed == release_info("siamese_small_cnn")["seed"]
+    assert "release weights" in ref.describe() and "MNIST test-split" in ref.describe()
+    result = export_model("siamese_small_cnn", "savedmodel")
+    assert result.path == Path("exports/siamese_small_cnn/release")
+    facts = json.loads((result.path / "assets" / "pairzoo.json").read_text())
+    assert facts["release"]["seed"] == ref.spec.seed
+    assert (result.path / "assets" / "README.md").read_text().startswith("# siamese_small_cnn")
+    with pytest.raises(PairzooError, match="unknown model.*siamese_fullyconv"):
+        resolve_model("siamese_fullyconf")
+    with pytest.raises(PairzooError, match="no model at runs/nothing"):
+        resolve_model("runs/nothing")
+
+
+def test_tf_serving_layout_numbers_versions(untrained_run):
+    first = export_model(untrained_run, "savedmodel", serving_version=0)
+    second = export_model(untrained_run, "savedmodel", serving_version=0)
+    base = Path("exports/serving/siamese_argmax")
+    assert (first.path, second.path) == (base / "1", base / "2")
+    assert (second.path / "saved_model.pb").is_file()
+    assert signature_names(second.path) == (["pair"], ["compare", "digit_a", "digit_b"])
+    with pytest.raises(PairzooError, match="already exists"):
+        export_model(untrained_run, "savedmodel", serving_version=2)
+    with pytest.raises(PairzooError, match="SavedModel layout"):
+        export_model(untrained_run, "tflite", serving_version=0)
+
+
+def test_a_tflite_export_carries_its_labels(untrained_run):
+    result = export_model(untrained_run, "tflite", out="model.tflite")
+    facts = json.loads(Path("model.tflite.json").read_text())
+    assert result.sidecar == Path("model.tflite.json")
+    assert facts["model"] == "siamese_argmax" and facts["signature"] == "serving_default"
+    assert facts["compare_is_decision"] is True  # an argmax head: a decision, no probability
+    assert "decision" in facts["outputs"]["compare"]
+    assert facts["input"]["shape"] == [None, 2, 14, 14]
 
 
 def test_failed_export_leaves_nothing_behind(untrained_run, monkeypatch):
@@ -346,7 +420,7 @@ def test_export_refuses_to_overwrite(untrained_run):
 
 @pytest.mark.parametrize("fmt, quantize, out, phrase", [
     ("savedmodel", "int8", None, "applies to --format tflite only"),
-    ("onnx", "none", None, "unknown format"),
+    ("pdf", "none", None, "unknown format"),
     ("tflite", "int4", None, "unknown quantization"),
     ("keras", "none", "model", "needs a name ending in .keras"),
     ("tflite", "none", "model.bin", "needs a name ending in .tflite"),
@@ -355,7 +429,7 @@ def test_export_refuses_to_overwrite(untrained_run):
 def test_bad_export_options(untrained_run, fmt, quantize, out, phrase):
     with pytest.raises(PairzooError, match=phrase):
         export_model(untrained_run, fmt, quantize, out)
-    assert not Path("saved_models").exists() and (out is None or not Path(out).exists())
+    assert not Path("exports").exists() and (out is None or not Path(out).exists())
 
 
 def test_cli_choices_are_the_library_choices():
@@ -363,34 +437,39 @@ def test_cli_choices_are_the_library_choices():
     assert export_command.QUANTIZATIONS == pz_export.QUANTIZATIONS
 
 
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "pairzoo", *args], capture_output=True,
-                          text=True, env={**os.environ, "COLUMNS": "200"}, timeout=300)
+def test_cli_export_and_predict(untrained_run, tiny_pairs, capsys):
+    from pairzoo.cli import main
 
-
-def test_cli_export_and_predict(untrained_run, tiny_pairs):
-    out = cli("export", str(untrained_run), "--format", "tflite", "--quantize", "dynamic")
-    assert out.returncode == 0, out.stderr
-    path = Path("saved_models/siamese_argmax/20260101-000000-seed0-dynamic.tflite")
-    assert str(path) in out.stdout and path.is_file()
+    assert main(["export", str(untrained_run), "--format", "tflite", "--quantize",
+                 "dynamic"]) == 0
+    path = Path("exports/siamese_argmax/20260101-000000-seed0-dynamic.tflite")
+    out = capsys.readouterr()
+    assert str(path) in out.out and path.is_file()
+    assert f"exporting run {untrained_run}" in out.err
     np.save("pair.npy", tiny_pairs[1].pairs[0])
-    answer = json.loads(cli("predict", str(path), "pair.npy", "--json").stdout)
+    assert main(["predict", str(path), "pair.npy", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
     assert answer["answer"] in ("<=", ">") and 0 <= answer["digit_a"] <= 9
+    assert answer["decision"] is True  # the sidecar says: an argmax head
 
 
 @pytest.mark.parametrize("args, phrase", [
-    (["export", "runs/nothing"], "neither a run folder"),
-    (["export", "siamese_lenet5"], "no trained run of siamese_lenet5"),
+    (["export", "runs/nothing"], "no model at runs/nothing"),
+    (["export", "siamese_lenet5x"], "unknown model"),
     (["export", "siamese_argmax", "--format", "savedmodel", "--quantize", "int8"],
      "tflite only"),
-    (["export", "siamese_argmax", "--format", "onnx"], "invalid choice"),
+    (["export", "siamese_argmax", "--format", "pdf"], "invalid choice"),
 ])
-def test_cli_export_errors_are_one_line(untrained_run, args, phrase):
-    out = cli(*args)
-    assert out.returncode != 0
-    assert "Traceback" not in out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and phrase in lines[0], out.stderr
+def test_cli_export_errors_are_one_line(untrained_run, args, phrase, capsys):
+    from pairzoo.cli import main
+
+    try:
+        code = main(args)
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and phrase in lines[0] and "Traceback" not in lines[0], lines
 
 
 # --- the full matrix: every zoo entry x every format (pytest -m slow) ----------------------
@@ -411,6 +490,8 @@ def test_every_entry_in_every_format(name, trained):
                           model.keras_outputs) <= TOLERANCE
     float_path = model.export("tflite").path
     assert max_difference(run_tflite(float_path, model.test_pairs.pairs),
+                          model.keras_outputs) <= TOLERANCE
+    assert max_difference(run_onnx(model.export("onnx").path, model.test_pairs.pairs),
                           model.keras_outputs) <= TOLERANCE
     errors = {}
     for quantize in ("dynamic", "float16", "int8"):
