@@ -6,19 +6,34 @@ happen inside the command functions, so `pairzoo --help` and `pairzoo list` star
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import sys
 
-from pairzoo._quiet import quiet_tensorflow
 from pairzoo.commands import COMMAND_MODULES
 from pairzoo.commands.common import Parser
 from pairzoo.errors import PairzooError
 
 
+class VersionAction(argparse.Action):
+    """`pairzoo --version`: pairzoo, Keras and the backend, read from package metadata (no
+    import of Keras or TensorFlow)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show pairzoo's, Keras's and the backend's versions and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from pairzoo.versions import version_line
+
+        parser.exit(0, version_line() + "\n")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="pairzoo", description="Pair-comparison networks on MNIST digit "
                     "pairs: train, evaluate, export and compare the zoo.")
+    parser.add_argument("--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=Parser)
     for module in COMMAND_MODULES:
@@ -27,7 +42,6 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    quiet_tensorflow()
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
@@ -37,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pairzoo: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `pairzoo list | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # a bug, not bad input: still one line unless asked for more
         if os.environ.get("PAIRZOO_DEBUG"):
             raise

@@ -12,10 +12,10 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def console():
+def console(stderr: bool = False):
     from rich.console import Console
 
-    return Console()
+    return Console(stderr=stderr)
 
 
 def positive_int(text: str) -> int:
@@ -44,7 +44,8 @@ def metrics_table(title: str, metrics: dict):
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    formats = {"test_error": "{:.2f} %", "params": "{:,}", "train_seconds": "{:.1f} s"}
+    # rates are in percent, already rounded to what the test set resolves (evaluation.score)
+    formats = {"params": "{:,}", "train_seconds": "{:.1f} s"}
     for key, value in metrics.items():
-        table.add_row(key, formats.get(key, "{:.4f}").format(value))
+        table.add_row(key, formats.get(key, "{:g} %").format(value))
     return table

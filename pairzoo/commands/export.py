@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
+
+from pairzoo.commands.common import console
 
 # the choices of pairzoo.export, repeated (a test keeps them equal): building the parser
 # must not import the library
-FORMATS = ("keras", "savedmodel", "tflite")
+FORMATS = ("keras", "savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 
 
 def cmd_export(args) -> int:
-    from pairzoo.export import export_model
+    from pairzoo.commands.train import loading_tensorflow
+    from pairzoo.references import resolve_model
 
-    result = export_model(args.source, args.format, args.quantize, args.out)
+    ref = resolve_model(args.source)  # a wrong name or path fails before TensorFlow loads
+    err = console(stderr=True)
+    err.print(f"exporting {ref.describe()}", highlight=False)
+    with loading_tensorflow(err):
+        from pairzoo.export import export_model
+    result = export_model(args.source, args.format, args.quantize, args.out,
+                          serving_version=args.serving)
     what = args.format if args.quantize == "none" else f"{args.format} ({args.quantize})"
     print(f"{what}: {result.path}  ({result.size_bytes / 1024:,.0f} kB)")
+    if result.sidecar:
+        print(f"labels and metrics: {result.sidecar}")
     if result.float_layers:
         print(f"{len(result.float_layers)} layers kept in float: their int8 error on the "
               "calibration pairs was too large")
@@ -29,8 +42,13 @@ def cmd_predict(args) -> int:
     if args.json:
         print(json.dumps(answer.to_dict()))
         return 0
+    print(f"model: {answer.model}", file=sys.stderr)
     sign = "≤" if answer.answer == "<=" else ">"
-    lines = [f"first {sign} second  (probability {answer.probability:.3f})"]
+    if answer.decision:
+        lines = [f"first {sign} second  (a decision: this model compares the two predicted "
+                 "digits)"]
+    else:
+        lines = [f"first {sign} second  (probability {answer.probability:.3f})"]
     if answer.digit_a is not None:
         lines.append(f"digits: {answer.digit_a} ({answer.digit_a_probability:.3f}) and "
                      f"{answer.digit_b} ({answer.digit_b_probability:.3f})")
@@ -40,20 +58,32 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def serving_version(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a version number (1, 2, ...), got {text!r}")
+
+
 def add_parsers(commands) -> None:
-    p = commands.add_parser("export", help="export a trained model: .keras, SavedModel, TFLite")
-    p.add_argument("source", metavar="RUN_DIR_OR_NAME",
-                   help="run folder, .keras file, or zoo name (its newest run under runs/)")
+    p = commands.add_parser("export", help="export a model: .keras, SavedModel, TFLite, ONNX")
+    p.add_argument("source", metavar="NAME_OR_RUN",
+                   help="zoo name (its release weights), run folder, or .keras file")
     p.add_argument("--format", choices=FORMATS, default="savedmodel",
-                   help="keras | savedmodel (TensorFlow apps) | tflite (devices)")
+                   help="keras | savedmodel (TensorFlow apps, TF Serving) | tflite (devices) | "
+                        "onnx (onnxruntime; pip install 'pairzoo[onnx]')")
     p.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
                    help="TFLite only: none | dynamic (int8 weights) | float16 | int8 "
                         "(calibrated on the run's training pairs)")
-    p.add_argument("--out", help="destination (default saved_models/NAME/RUN[-QUANTIZE])")
+    p.add_argument("--serving", type=serving_version, nargs="?", const=0, metavar="VERSION",
+                   help="SavedModel in TF Serving's layout: OUT/VERSION/ (default: one more "
+                        "than the highest there); OUT defaults to exports/serving/NAME")
+    p.add_argument("--out", help="destination (default exports/NAME/RELEASE_OR_RUN"
+                                 "[-QUANTIZE][.keras|.tflite|.onnx])")
     p.set_defaults(run=cmd_export)
 
-    p = commands.add_parser("predict", help="compare two digit images with an exported model")
-    p.add_argument("model", help=".keras file or run folder, SavedModel folder, or .tflite file")
+    p = commands.add_parser("predict", help="compare two digit images with a model")
+    p.add_argument("model", help="zoo name (its release weights), .keras file or run folder, "
+                   "SavedModel folder, .tflite or .onnx file")
     p.add_argument("image_a", metavar="IMAGE_A", help="first digit (PNG/JPEG), or one .npy pair")
     p.add_argument("image_b", metavar="IMAGE_B", nargs="?",
                    help="second digit (PNG/JPEG); omit with a .npy pair")

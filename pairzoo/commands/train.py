@@ -1,11 +1,16 @@
-"""`pairzoo train` and `pairzoo evaluate`."""
+"""`pairzoo train` and `pairzoo evaluate`.
+
+Everything that can be checked without TensorFlow is checked first (the model name and
+options, the data, where the run will be written), so a mistake is reported in a second, not
+after TensorFlow's start-up; then a status line shows while TensorFlow loads.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from pairzoo.commands.common import console, metrics_table, positive_float, positive_int
-from pairzoo.data.sources import SOURCE_HELP
+from pairzoo.data.sources import DEFAULT_SOURCE, SOURCE_HELP
 
 
 def _overrides(args) -> dict:
@@ -19,38 +24,93 @@ def _overrides(args) -> dict:
     return overrides
 
 
-def cmd_train(args) -> int:
-    from pairzoo.progress import EpochProgress
-    from pairzoo.registry import get_preset
-    from pairzoo.training import save_run, train
+def loading_tensorflow(out):
+    """A transient status line on a terminal while Keras and TensorFlow import (seconds)."""
+    import contextlib
 
-    preset = get_preset(args.name, **_overrides(args))
-    result = train(preset, seed=args.seed, train_data=args.train_data,
-                   test_data=args.test_data, device=args.device, engine=args.engine,
-                   callbacks=[EpochProgress(preset.name, preset.train.epochs)])
+    if not out.is_terminal:
+        return contextlib.nullcontext()
+    return out.status("loading TensorFlow ...", spinner="dots")
+
+
+def cmd_train(args) -> int:
+    from pairzoo.registry import get_preset
+    from pairzoo.runs import RunSpec, check_run_dir, default_run_dir
+
+    spec = RunSpec(get_preset(args.name, **_overrides(args)), args.seed, args.train_data,
+                   args.test_data, init_from=args.init_from)
+    pairs = spec.pairs()  # data errors now, before TensorFlow
+    if args.init_from not in (None, "zoo"):
+        from pairzoo.runs import model_path
+
+        model_path(args.init_from)
+    check_run_dir(args.out if args.out is not None else default_run_dir(spec),
+                  must_be_free=args.out is not None)
+    err = console(stderr=True)
+    with loading_tensorflow(err):
+        from pairzoo.progress import EpochProgress
+        from pairzoo.training import save_run, train
+    callbacks = [EpochProgress(spec.name, spec.preset.train.epochs)]
+    if args.tensorboard:
+        callbacks.append(_tensorboard(args.tensorboard))
+    result = train(spec, pairs=pairs, device=args.device, callbacks=callbacks, loop=args.loop)
     run_dir = save_run(result, args.out)
     out = console()
-    out.print(metrics_table(f"{preset.name} (seed {args.seed})", result.metrics))
-    out.print(f"test error {result.metrics['test_error']:.2f} %  ->  {run_dir}", highlight=False)
+    out.print(metrics_table(f"{spec.name} (seed {spec.seed})", result.metrics))
+    out.print(f"test error {result.metrics['test_error']:g} %  ->  {run_dir}", highlight=False)
     return 0
+
+
+def _tensorboard(log_dir: str):
+    import importlib.util
+
+    from pairzoo.errors import PairzooError
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise PairzooError("--tensorboard needs TensorBoard: pip install 'pairzoo[tensorboard]'")
+    import keras
+
+    return keras.callbacks.TensorBoard(log_dir)
 
 
 def cmd_evaluate(args) -> int:
-    from pairzoo.data import load_pairs
-    from pairzoo.evaluation import evaluate
-    from pairzoo.runs import load_model, run_config
+    from pairzoo.references import resolve_model
 
-    config = run_config(args.model)
-    seed = args.seed if args.seed is not None else config.get("seed", 0)
-    n_test = config.get("train", {}).get("n_test", 1000)
-    data = config.get("data", {})
-    train_data = data.get("train_data", "embedded")
-    test_data = args.test_data or data.get("test_data", train_data)
-    _, test_pairs = load_pairs(1, n_test, seed, train_data, test_data)
-    model = load_model(args.model)
-    metrics = evaluate(model, test_pairs, device=args.device)
-    console().print(metrics_table(f"{args.model} on {test_data} (seed {seed})", metrics))
+    ref = resolve_model(args.model)  # a run folder, a .keras file, or a zoo name (its release)
+    seed, pairs_option = args.seed, args.pairs
+    if ref.kind == "release" and args.test_data is not None:
+        from pairzoo.zoo import CARD_SEED
+
+        # another source means the card's protocol: every pair of its test split, seed 0
+        seed = CARD_SEED if seed is None else seed
+        pairs_option = pairs_option or "all"
+    whole = pairs_option == "all"
+    n = None if whole else (int(pairs_option) if pairs_option else -1)
+    if ref.spec is not None:
+        pairs = ref.spec.test_pairs(n, test_data=args.test_data, seed=seed, whole_split=whole)
+        seed = ref.spec.seed if seed is None else seed
+        where = args.test_data or ref.spec.test_source
+    else:  # a bare model file: no run to take the pairs from
+        from pairzoo.data import DEFAULT_SOURCE, load_test_pairs
+
+        seed, where = seed or 0, args.test_data or DEFAULT_SOURCE
+        pairs = load_test_pairs(None if whole else (1000 if n == -1 else n), seed, where,
+                                whole_split=whole)
+    err = console(stderr=True)
+    err.print(f"evaluating {ref.describe()}", highlight=False)
+    with loading_tensorflow(err):
+        from pairzoo.evaluation import evaluate
+    metrics = evaluate(ref.load(), pairs, device=args.device)
+    console().print(metrics_table(f"{ref.name} on {len(pairs):,} pairs of {where} "
+                                  f"(seed {seed})", metrics))
     return 0
+
+
+def pairs_count(text: str) -> str:
+    if text == "all" or (text.isdigit() and int(text) > 0):
+        return text
+    raise argparse.ArgumentTypeError(f"expected a positive number of pairs or 'all', got "
+                                     f"{text!r}")
 
 
 def add_parsers(commands) -> None:
@@ -65,19 +125,31 @@ def add_parsers(commands) -> None:
     p.add_argument("--head", choices=("mlp", "argmax", "probabilistic"))
     p.add_argument("--aux-weight", type=float, help="weight of each digit loss (0 = off)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="any preset field, e.g. tower.dropout=0.2 (repeatable)")
-    p.add_argument("--train-data", default="embedded", help=f"{SOURCE_HELP} (embedded)")
+                   help="any preset field, e.g. tower.dropout=0.2 (repeatable; see "
+                        "`pairzoo show NAME`)")
+    p.add_argument("--train-data", default=DEFAULT_SOURCE,
+                   help=f"{SOURCE_HELP} ({DEFAULT_SOURCE})")
     p.add_argument("--test-data", help="as --train-data (default: the same source)")
+    p.add_argument("--init-from", metavar="RUN_DIR|zoo",
+                   help="fine-tune: start from a run folder's (or .keras file's) weights, or "
+                        "from the entry's release weights ('zoo')")
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="write TensorBoard logs here (pip install 'pairzoo[tensorboard]')")
     p.add_argument("--device", choices=("cpu", "gpu"))
-    p.add_argument("--engine", choices=("auto", "fast", "fit"), default="auto",
-                   help="fast: traced epochs (TensorFlow); fit: keras fit; auto (default): "
-                        "fast where possible")
+    p.add_argument("--loop", choices=("auto", "fast", "fit"), default="auto",
+                   help="training loop: fast (traced epochs, TensorFlow), fit (keras "
+                        "model.fit), auto (default: fast where it can honour the callbacks)")
     p.add_argument("--out", help="run folder (default runs/NAME/TIME-seedS)")
     p.set_defaults(run=cmd_train)
 
-    p = commands.add_parser("evaluate", help="evaluate a run folder or .keras model")
-    p.add_argument("model", help="run folder or .keras file")
-    p.add_argument("--test-data", help=f"{SOURCE_HELP} (default: the run's)")
+    p = commands.add_parser("evaluate", help="evaluate a zoo entry's release, a run folder or "
+                            "a .keras model")
+    p.add_argument("model", help="zoo name (its release weights), run folder or .keras file")
+    p.add_argument("--test-data", help=f"{SOURCE_HELP} (default: the run's; for a zoo "
+                   "entry another source is read as its card does: --pairs all --seed 0)")
     p.add_argument("--seed", type=int, help="test pairs' seed (default: the run's)")
+    p.add_argument("--pairs", type=pairs_count,
+                   help="number of test pairs (default: the run's), or 'all': every digit of "
+                        "the source's test split (all of t10k in an idx folder of it)")
     p.add_argument("--device", choices=("cpu", "gpu"))
     p.set_defaults(run=cmd_evaluate)

@@ -1,9 +1,46 @@
-"""`pairzoo list`: the zoo as a table (reads the TOML presets only; no TensorFlow)."""
+"""`pairzoo list`, `pairzoo show`, `pairzoo runs` and `pairzoo release`: the zoo, one entry,
+past runs, release weights. Listing reads TOML and JSON only (no TensorFlow)."""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from pathlib import Path
+
 from pairzoo.commands.common import console
 from pairzoo.errors import PairzooError
+
+LIST_FORMATS = ("table", "csv", "json", "markdown")
+# `pairzoo list` on a narrow terminal drops columns from the end of this order; `name` stays
+LIST_COLUMNS = ("name", "weights", "our error", "report figure", "head", "sharing", "params",
+                "family", "aux", "report", "report params", "recipe")
+DEFAULT_LIST_COLUMNS = LIST_COLUMNS[:-1]
+
+
+def _frame(rows: list[dict], columns: list[str]):
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, dtype=object)[columns]  # object: no int -> float for gaps
+    for column in ("params", "report params"):
+        if column in frame:
+            frame[column] = frame[column].map(lambda n: f"{n:,}" if n else "-")
+    return frame.fillna("-").replace("", "-")
+
+
+def plain(frame) -> str:
+    """Left-aligned columns, nothing cut (for pipes and files)."""
+    return frame.to_markdown(index=False, tablefmt="plain", disable_numparse=True)
+
+
+def _columns(text: str | None) -> list[str]:
+    if text is None:
+        return list(DEFAULT_LIST_COLUMNS)
+    chosen = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in chosen if c not in LIST_COLUMNS]
+    if unknown:
+        raise PairzooError(f"unknown column {unknown[0]!r} for --columns; choose from "
+                           f"{', '.join(LIST_COLUMNS)}")
+    return ["name", *(c for c in chosen if c != "name")]
 
 
 def cmd_list(args) -> int:
@@ -12,30 +49,156 @@ def cmd_list(args) -> int:
     rows = zoo_rows(args.pattern)
     if not rows:
         raise PairzooError(f"no model matches {args.pattern!r}; try `pairzoo list` for all")
-    if args.markdown:
-        import pandas as pd
-
-        frame = pd.DataFrame(rows, dtype=object)  # object: no int -> float for empty cells
-        for column in ("params", "report params"):
-            frame[column] = frame[column].map(lambda n: f"{n:,}" if n else "-")
+    fmt = "markdown" if args.markdown else args.format
+    frame = _frame(rows, _columns(args.columns))
+    if fmt == "markdown":
         # disable_numparse: keep "000" a report name and "70,906" as written
         print(frame.to_markdown(index=False, disable_numparse=True))
-        return 0
+    elif fmt == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif fmt == "json":
+        print(frame.to_json(orient="records", indent=2, force_ascii=False))
+    elif not sys.stdout.isatty():
+        print(plain(frame))  # piped: plain columns, nothing cut
+    else:
+        console().print(_fitted_table(frame, len(rows)))
+    return 0
+
+
+def _fitted_table(frame, count: int):
+    """A rich table that never cuts a name: columns are dropped from the end of
+    LIST_COLUMNS' order until the names fit, and the others wrap."""
+    from rich.measure import Measurement
     from rich.table import Table
 
-    table = Table(title=f"pairzoo models ({len(rows)})")
-    columns = [c for c in rows[0] if c not in ("recipe", "notes")]
-    for column in columns:
-        table.add_column(column, justify="right" if "params" in column else "left")
-    for row in rows:
-        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v or "-")
-                        for v in (row[c] for c in columns)))
-    console().print(table)
+    out = console()
+    columns = list(frame.columns)
+    while True:
+        table = Table(title=f"pairzoo models ({count})", title_justify="left")
+        for column in columns:
+            table.add_column(column, no_wrap=column == "name",
+                             justify="right" if "params" in column or "error" in column
+                             else "left")
+        for values in frame[columns].itertuples(index=False):
+            table.add_row(*map(str, values))
+        if len(columns) == 1 or Measurement.get(out, out.options, table).minimum <= out.width:
+            return table
+        columns.pop()
+
+
+def cmd_show(args) -> int:
+    import dataclasses
+
+    import tomli_w
+    from rich.table import Table
+
+    from pairzoo.config import settable_keys
+    from pairzoo.registry import get_preset, preset_description
+
+    preset = get_preset(args.name)
+    out = console()
+    source = preset.source
+    out.print(f"[bold]{preset.name}[/bold]: {preset_description(preset.name)}")
+    if source.report:
+        out.print(f"report {source.report}, “{source.model}”: {source.figure}", highlight=False)
+    out.print(f"parameters: {source.expected_params:,} trainable", highlight=False)
+    _show_release(preset.name, out)
+    data = {"model": dataclasses.asdict(preset.model), "train": dataclasses.asdict(preset.train)}
+    out.print("\n[bold]resolved preset[/bold] (TOML):")
+    print(tomli_w.dumps(data))
+    table = Table(title="keys `--set KEY=VALUE` accepts", title_justify="left")
+    for column in ("key", "type", "default", "this preset"):
+        table.add_column(column)
+    for key, kind, default, value in settable_keys(preset):
+        table.add_row(key, kind, repr(default), repr(value),
+                      style="bold" if value != default else None)
+    out.print(table)
+    return 0
+
+
+def _show_release(name: str, out) -> None:
+    from pairzoo.references import resolve_model
+    from pairzoo.zoo import has_release
+
+    if has_release(name):
+        out.print(f"release: {resolve_model(name).describe()}", highlight=False)
+    else:
+        out.print(f"release: none in this install (`pairzoo release {name}` makes one)",
+                  highlight=False)
+
+
+def cmd_runs(args) -> int:
+    from pairzoo.runs import list_runs
+
+    rows = list_runs(args.root, args.pattern)
+    if not rows:
+        raise PairzooError(f"no run of {args.pattern!r} under {args.root}/; train one with "
+                           "`pairzoo train NAME`")
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    frame["test error"] = frame["test error"].map(lambda e: "-" if e is None else f"{e:g} %")
+    if sys.stdout.isatty():
+        from rich.table import Table
+
+        table = Table(title=f"runs under {args.root}/ (newest first)", title_justify="left")
+        for column in frame.columns:
+            table.add_column(column, no_wrap=column == "folder",
+                             justify="right" if column in ("seed", "test error") else "left")
+        for values in frame.itertuples(index=False):
+            table.add_row(*map(str, values))
+        console().print(table)
+    else:
+        print(plain(frame))
+    return 0
+
+
+def cmd_release(args) -> int:
+    from pairzoo.commands.train import loading_tensorflow
+    from pairzoo.data.sources import load_source
+    from pairzoo.registry import list_models
+
+    if not list_models(args.pattern):
+        raise PairzooError(f"no model matches {args.pattern!r}; see `pairzoo list`")
+    if args.card_data is None:
+        raise PairzooError("--card-data idx:DIR is required: the MNIST test split (t10k idx "
+                           "files) every card is measured on")
+    load_source(args.card_data)  # data errors now, before hours of training
+    err = console(stderr=True)
+    with loading_tensorflow(err):
+        from pairzoo.release import release_all
+    outcome = release_all(args.pattern, card_source=args.card_data, force=args.force,
+                          say=lambda line: err.print(line, highlight=False))
+    written = [name for name, state in outcome.items() if state == "written"]
+    console().print(f"{len(written)} written, {len(outcome) - len(written)} up to date; "
+                    "saved_models/", highlight=False)
     return 0
 
 
 def add_parsers(commands) -> None:
     p = commands.add_parser("list", help="list the zoo (a pattern such as 'siamese_*' filters)")
     p.add_argument("pattern", nargs="?", default="*")
-    p.add_argument("--markdown", action="store_true", help="print a Markdown table (docs/ZOO.md)")
+    p.add_argument("--format", choices=LIST_FORMATS, default="table",
+                   help="table (default; plain columns when piped), csv, json, markdown")
+    p.add_argument("--columns", help=f"comma-separated, from: {', '.join(LIST_COLUMNS)}")
+    p.add_argument("--markdown", action="store_true", help=argparse.SUPPRESS)  # --format
     p.set_defaults(run=cmd_list)
+
+    p = commands.add_parser("show", help="one entry: its preset as TOML, its source, its "
+                            "release, and every key --set accepts")
+    p.add_argument("name", help="zoo model name")
+    p.set_defaults(run=cmd_show)
+
+    p = commands.add_parser("runs", help="past training runs, newest first")
+    p.add_argument("pattern", nargs="?", default="*", help="model name pattern ('siamese_*')")
+    p.add_argument("--root", type=Path, default=Path("runs"), help="where runs are (runs/)")
+    p.set_defaults(run=cmd_runs)
+
+    p = commands.add_parser("release", help="train seeds 0-4 of each entry, keep the lowest "
+                            "training loss, write saved_models/NAME/ with its card")
+    p.add_argument("pattern", nargs="?", default="*")
+    p.add_argument("--card-data", metavar="idx:DIR",
+                   help="the MNIST test split (t10k idx files) the cards are measured on")
+    p.add_argument("--force", action="store_true",
+                   help="rewrite entries that are up to date (their runs are reused)")
+    p.set_defaults(run=cmd_release)
