@@ -146,10 +146,8 @@ def needs_batch_hooks(callback) -> bool:
         return callback.save_freq != "epoch"
     if isinstance(callback, cb.TensorBoard):
         return callback.update_freq != "epoch" or callback._should_trace
-    if isinstance(callback, cb.LambdaCallback):
-        return any(getattr(callback, hook, None) is not None and
-                   getattr(callback, hook) is not getattr(cb.Callback, hook).__get__(callback)
-                   for hook in _BATCH_HOOKS)
+    if isinstance(callback, cb.LambdaCallback):  # it sets the hooks it was given on itself
+        return any(hook in vars(callback) for hook in _BATCH_HOOKS)
     if isinstance(callback, cb.TerminateOnNaN):
         return False  # the fast loop applies its rule itself
     return any(getattr(type(callback), hook) is not getattr(cb.Callback, hook)
