@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -47,14 +48,38 @@ def tiny_pairs():
     return load_pairs(64, 64, seed=0)
 
 
-@pytest.fixture(scope="session")
-def pairzoo_cli():
-    """Run `python -m pairzoo ARGS` (the real entry point); assert success unless told not to."""
+@pytest.fixture
+def pairzoo_cli(capsys, monkeypatch):
+    """Run `pairzoo ARGS` in this process through its entry function (pairzoo.cli.main, what
+    the console script calls): exit code, stdout, stderr; assert success unless told not to.
+    A few tests use `console_script` to start the real program in a new process."""
+    monkeypatch.setenv("COLUMNS", "250")  # wide tables: cells are not wrapped
 
     def run(*args, check_ok=True):
-        env = {**os.environ, "COLUMNS": "250"}  # wide tables: cells are not wrapped
-        result = subprocess.run([sys.executable, "-m", "pairzoo", *args], capture_output=True,
-                                text=True, env=env, timeout=300)
+        from pairzoo.cli import main
+
+        capsys.readouterr()  # what the test printed before is not the command's
+        try:
+            code = main([str(arg) for arg in args])
+        except SystemExit as exit_:  # argparse's own usage errors
+            code = exit_.code
+        out = capsys.readouterr()
+        result = SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+        if check_ok:
+            assert code == 0, out.err
+        return result
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def console_script():
+    """Run `python -m pairzoo ARGS`, the real program, in a new process."""
+
+    def run(*args, check_ok=True):
+        env = {**os.environ, "COLUMNS": "250"}
+        result = subprocess.run([sys.executable, "-m", "pairzoo", *map(str, args)],
+                                capture_output=True, text=True, env=env, timeout=300)
         if check_ok:
             assert result.returncode == 0, result.stderr
         return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,23 +53,29 @@ def test_tensorflow_starts_quiet_with_onednn_as_tensorflow_chose_and_other_stder
         assert "oneDNN custom operations are on" in logs.stderr  # asked for: shown
 
 
-def test_list_shows_the_zoo(pairzoo_cli):
-    out = pairzoo_cli("list").stdout
+def test_list_shows_the_zoo(console_script, pairzoo_cli):
+    out = console_script("list").stdout
     assert "siamese_fullyconv" in out and "two_channel_baseline" in out
     assert "70,906" in out
     assert "siamese_argmax" in pairzoo_cli("list", "siamese_*").stdout
 
 
-def test_train_evaluate_round_trip(tmp_path, t10k, pairzoo_cli):
+def test_train_evaluate_round_trip(tmp_path, t10k, console_script, pairzoo_cli):
+    """The README's main job through the real program; the rest in this process."""
     out_dir = tmp_path / "run"
-    result = pairzoo_cli("train", "siamese_argmax", "--epochs", "1", "--seed", "2",
+    result = console_script("train", "siamese_argmax", "--epochs", "1", "--seed", "2",
                  "--set", "train.n_train=100", "--set", "train.n_test=100", "--out", str(out_dir))
     assert "test error" in result.stdout
     assert "epoch 1/1" in result.stderr  # plain progress lines when not a terminal
     metrics = json.loads((out_dir / "metrics.json").read_text())
-    assert 0 <= metrics["test_error"] <= 100
-    evaluated = pairzoo_cli("evaluate", str(out_dir), "--test-data", f"idx:{t10k}").stdout
-    assert "test_error" in evaluated and "digit_accuracy" in evaluated
+    assert metrics["units"] == "percent"
+    assert metrics["test_error"] + metrics["test_accuracy"] == pytest.approx(100)
+    # evaluating the run folder on its own test pairs gives what training measured
+    evaluated = pairzoo_cli("evaluate", str(out_dir)).stdout
+    assert re.search(rf"test_error\s+│\s+{metrics['test_error']:g} %", evaluated), evaluated
+    on_t10k = pairzoo_cli("evaluate", str(out_dir), "--test-data", f"idx:{t10k}",
+                          "--pairs", "all").stdout
+    assert "5,000 pairs" in on_t10k and "digit_accuracy" in on_t10k
     # same seed, another process: the same metrics (all but the wall time)
     pairzoo_cli("train", "siamese_argmax", "--epochs", "1", "--seed", "2",
                 "--set", "train.n_train=100", "--set", "train.n_test=100",
@@ -77,6 +84,12 @@ def test_train_evaluate_round_trip(tmp_path, t10k, pairzoo_cli):
     metrics.pop("train_seconds")
     again.pop("train_seconds")
     assert again == metrics
+
+
+def test_errors_through_the_real_program(console_script):
+    for args, phrase in ((["train", "siamese_fulyconv"], "unknown model"),
+                         (["frobnicate"], "invalid choice")):
+        assert_one_line_error(console_script(*args, check_ok=False), phrase)
 
 
 @pytest.mark.parametrize("args, phrases", [
@@ -91,6 +104,8 @@ def test_train_evaluate_round_trip(tmp_path, t10k, pairzoo_cli):
     (["frobnicate"], ["invalid choice"]),
 ])
 def test_bad_input_is_one_line(args, phrases, pairzoo_cli):
+    """In this process; test_errors_through_the_real_program checks the rule through the
+    console script."""
     assert_one_line_error(pairzoo_cli(*args, check_ok=False), *phrases)
 
 

@@ -445,7 +445,7 @@ def test_cli_export_and_predict(untrained_run, tiny_pairs, capsys):
     path = Path("exports/siamese_argmax/20260101-000000-seed0-dynamic.tflite")
     out = capsys.readouterr()
     assert str(path) in out.out and path.is_file()
-    assert f"exporting run {untrained_run}" in out.err
+    assert f"from run {untrained_run}" in out.out
     np.save("pair.npy", tiny_pairs[1].pairs[0])
     assert main(["predict", str(path), "pair.npy", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)

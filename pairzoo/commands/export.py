@@ -18,15 +18,14 @@ def cmd_export(args) -> int:
     from pairzoo.commands.train import loading_tensorflow
     from pairzoo.references import resolve_model
 
-    ref = resolve_model(args.source)  # a wrong name or path fails before TensorFlow loads
-    err = console(stderr=True)
-    err.print(f"exporting {ref.describe()}", highlight=False)
-    with loading_tensorflow(err):
+    resolve_model(args.source)  # a wrong name or path fails before TensorFlow loads
+    with loading_tensorflow(console(stderr=True)):
         from pairzoo.export import export_model
     result = export_model(args.source, args.format, args.quantize, args.out,
                           serving_version=args.serving)
     what = args.format if args.quantize == "none" else f"{args.format} ({args.quantize})"
     print(f"{what}: {result.path}  ({result.size_bytes / 1024:,.0f} kB)")
+    print(f"from {result.source}")
     if result.sidecar:
         print(f"labels and metrics: {result.sidecar}")
     if result.float_layers:

@@ -96,13 +96,13 @@ def cmd_evaluate(args) -> int:
         seed, where = seed or 0, args.test_data or DEFAULT_SOURCE
         pairs = load_test_pairs(None if whole else (1000 if n == -1 else n), seed, where,
                                 whole_split=whole)
-    err = console(stderr=True)
-    err.print(f"evaluating {ref.describe()}", highlight=False)
-    with loading_tensorflow(err):
+    with loading_tensorflow(console(stderr=True)):
         from pairzoo.evaluation import evaluate
     metrics = evaluate(ref.load(), pairs, device=args.device)
-    console().print(metrics_table(f"{ref.name} on {len(pairs):,} pairs of {where} "
-                                  f"(seed {seed})", metrics))
+    out = console()
+    out.print(f"model: {ref.describe()}", highlight=False)
+    out.print(metrics_table(f"{ref.name} on {len(pairs):,} pairs of {where} (seed {seed})",
+                            metrics))
     return 0
 
 
