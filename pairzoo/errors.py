@@ -15,3 +15,10 @@ class DataError(PairzooError):
 
 class ConfigError(PairzooError, ValueError):
     """A preset or an override is invalid."""
+
+
+def warn(message: str) -> None:
+    """One line on stderr for something the user should know but need not fix now."""
+    import sys
+
+    print(f"pairzoo: warning: {message}", file=sys.stderr)

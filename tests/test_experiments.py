@@ -176,13 +176,18 @@ def test_run_ids_ignore_fields_at_their_defaults():
 # --- the store -------------------------------------------------------------------------------
 
 
+# the fields every store row has (pairzoo.experiments.store.row_problem)
+ROW = {"experiment": "e", "stage": "table", "model": "m", "cell": {"model": "m"},
+       "cell_label": "model=m"}
+
+
 def test_store_round_trip_survives_a_torn_line(tmp_path):
     store = ResultsStore(tmp_path / "store.jsonl")
-    store.append({"run_id": "a", "test_error": float("nan"), "history": {"loss": [1.0]}})
+    store.append({**ROW, "run_id": "a", "test_error": float("nan"), "history": {"loss": [1.0]}})
     with open(store.path, "ab") as f:
         f.write(b'{"run_id": "torn", "test_')  # a writer killed mid-line
-    store.append({"run_id": "b", "test_error": 3.5})
-    store.append({"run_id": "a", "test_error": 9.9})  # a duplicate from a racing process
+    store.append({**ROW, "run_id": "b", "test_error": 3.5})
+    store.append({**ROW, "run_id": "a", "test_error": 9.9})  # a duplicate from a racing process
     fresh = ResultsStore(store.path)
     rows = fresh.rows()
     assert [r["run_id"] for r in rows] == ["a", "b"]
@@ -192,12 +197,13 @@ def test_store_round_trip_survives_a_torn_line(tmp_path):
         json.loads(line)  # every line after the torn one is whole
 
 
-WRITER = """
+WRITER = f"""
 import sys
 from pairzoo.experiments.store import ResultsStore
 store = ResultsStore(sys.argv[1])
 for i in range(int(sys.argv[3])):
-    store.append({"run_id": f"{sys.argv[2]}-{i}", "history": {"loss": [0.123456] * 3000}})
+    store.append({{**{ROW!r}, "run_id": f"{{sys.argv[2]}}-{{i}}",
+                  "history": {{"loss": [0.123456] * 3000}}}})
 """
 
 

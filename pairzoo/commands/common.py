@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,6 +37,17 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
+
+
+def store_path(text: str) -> Path:
+    """--store and `results STORE`: a results store is a file, never a folder."""
+    from pairzoo.errors import PairzooError
+    from pairzoo.experiments.store import check_store_path
+
+    try:
+        return check_store_path(text)
+    except PairzooError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def metrics_table(title: str, metrics: dict):
