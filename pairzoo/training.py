@@ -26,6 +26,7 @@ from pairzoo.errors import PairzooError
 from pairzoo.evaluation import device_scope, evaluate
 from pairzoo.models import build_model, count_trainable_params
 from pairzoo.registry import get_preset
+from pairzoo.seeds import check_seed
 
 
 def make_optimizer(recipe: TrainConfig) -> keras.optimizers.Optimizer:
@@ -131,6 +132,7 @@ def train(
     """
     if engine not in ENGINES:
         raise PairzooError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    seed = check_seed(seed)
     preset = name_or_preset if isinstance(name_or_preset, Preset) else get_preset(name_or_preset)
     if overrides:
         from pairzoo.config import apply_overrides

@@ -39,6 +39,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def seed_int(text: str) -> int:
+    """--seed: pairzoo.seeds' one range, reported by argparse with the option's name."""
+    from pairzoo.seeds import SEED_RANGE, check_seed
+
+    try:
+        return check_seed(int(text))
+    except ValueError:  # from int(), or check_seed's ConfigError (a ValueError)
+        raise argparse.ArgumentTypeError(f"expected {SEED_RANGE}, got {text!r}") from None
+
+
 def store_path(text: str) -> Path:
     """--store and `results STORE`: a results store is a file, never a folder."""
     from pairzoo.errors import PairzooError

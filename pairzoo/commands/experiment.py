@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pairzoo.commands.common import console, positive_int, store_path
+from pairzoo.commands.common import console, positive_int, seed_int, store_path
 from pairzoo.data.sources import SOURCE_HELP
 from pairzoo.errors import PairzooError
 from pairzoo.experiments.spec import RULES
@@ -289,7 +289,8 @@ def add_parsers(commands) -> None:
     p.add_argument("--metric", action="append",
                    help="inline: metrics to tabulate (default test_error)")
     p.add_argument("--name", help="inline: the experiment's name (inline)")
-    p.add_argument("--seed", type=int, default=0, help="inline: the first repetition's seed (0)")
+    p.add_argument("--seed", type=seed_int, default=0,
+                   help="inline: the first repetition's seed (0)")
     p.add_argument("--select", choices=RULES,
                    help="inline: choose each model's recipe from --search-grid by this rule")
     p.add_argument("--search-grid", action="append", metavar="KEY=V1,V2",

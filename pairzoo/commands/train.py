@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pairzoo.commands.common import console, metrics_table, positive_float, positive_int
+from pairzoo.commands.common import console, metrics_table, positive_float, positive_int, seed_int
 from pairzoo.data.sources import SOURCE_HELP
 
 
@@ -59,7 +59,7 @@ def add_parsers(commands) -> None:
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=positive_float, help="learning rate")
-    p.add_argument("--seed", type=int, default=0, help="pairs, initialisation and order (0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="pairs, initialisation and order (0)")
     p.add_argument("--share", action=argparse.BooleanOptionalAction, default=None,
                    help="weight sharing between the two towers")
     p.add_argument("--head", choices=("mlp", "argmax", "probabilistic"))
@@ -78,6 +78,6 @@ def add_parsers(commands) -> None:
     p = commands.add_parser("evaluate", help="evaluate a run folder or .keras model")
     p.add_argument("model", help="run folder or .keras file")
     p.add_argument("--test-data", help=f"{SOURCE_HELP} (default: the run's)")
-    p.add_argument("--seed", type=int, help="test pairs' seed (default: the run's)")
+    p.add_argument("--seed", type=seed_int, help="test pairs' seed (default: the run's)")
     p.add_argument("--device", choices=("cpu", "gpu"))
     p.set_defaults(run=cmd_evaluate)

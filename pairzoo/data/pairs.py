@@ -14,6 +14,7 @@ import numpy as np
 
 from pairzoo.data.sources import Digits, Pools, load_source
 from pairzoo.errors import DataError
+from pairzoo.seeds import check_seed
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ def load_pairs(
     `test_data` defaults to `train_data`; then the two sets come from that source's disjoint
     pools. Train and test permutations use independent streams spawned from the one seed.
     """
+    seed = check_seed(seed)
     test_data = test_data or train_data
     train_pools = _cached_pools(train_data)
     test_pools = train_pools if test_data == train_data else _cached_pools(test_data)

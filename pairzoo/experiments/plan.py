@@ -22,6 +22,7 @@ from pairzoo.config import Preset
 from pairzoo.errors import ConfigError
 from pairzoo.experiments.spec import ExperimentSpec, _same, cell_label
 from pairzoo.registry import get_preset
+from pairzoo.seeds import check_seed
 
 # A rough cost model for models with no timed run in the store yet: siamese_fullyconv's
 # 300-step runs took 14-19 s on the shared 2-core CPU (about 0.05 s per step, tracing
@@ -47,6 +48,11 @@ class PlannedRun:
     run_id: str = field(init=False, default="")
 
     def __post_init__(self):
+        # repetition r trains with seed + r: the last one must stay in range too
+        check_seed(self.seed, f"{self.experiment}: a repetition's seed (the experiment's seed "
+                   "+ its index; lower --seed or --runs)")
+        if self.pairs_seed is not None:
+            check_seed(self.pairs_seed, f"{self.experiment}: experiment.pairs_seed")
         self.run_id = run_id(self.preset, self.seed, self.data)
 
     @property
