@@ -13,6 +13,7 @@ Commands run in-process (`pairzoo.cli.main`); two cases go through the installed
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import io
@@ -33,7 +34,7 @@ import pairzoo
 from pairzoo.cli import main
 from pairzoo.data import pairs as pairs_module
 from pairzoo.data import sources
-from pairzoo.errors import ConfigError
+from pairzoo.errors import ConfigError, PairzooError
 from pairzoo.experiments.runner import run_experiment
 from pairzoo.experiments.spec import load_spec
 from pairzoo.experiments.store import ResultsStore, row_problem
@@ -369,6 +370,23 @@ def test_the_writer_refuses_a_row_readers_would_skip(tmp_path):
     assert not store.path.exists()
     store.append(row("a", test_error=float("nan")))  # a diverged run: stored as null
     assert ResultsStore(store.path).rows()[0]["test_error"] is None
+
+
+def test_a_full_disk_while_appending_is_one_line_and_keeps_the_rows(tmp_path, monkeypatch):
+    from pairzoo.experiments import store as store_module
+
+    store = ResultsStore(tmp_path / "runs.jsonl")
+    store.append(row("a"))
+    before = store.path.read_bytes()
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patch, pytest.raises(PairzooError) as info:
+        patch.setattr(store_module.os, "write", full)
+        store.append(row("b"))
+    assert str(store.path) in str(info.value) and "No space left on device" in str(info.value)
+    assert store.path.read_bytes() == before
 
 
 def test_row_problem_names_the_field():
