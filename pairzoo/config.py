@@ -197,6 +197,12 @@ def preset_from_dict(name: str, data: dict[str, Any]) -> Preset:
     unknown = set(data) - {"model", "train", "source"}
     if unknown:
         raise ConfigError(f"preset {name}: unknown sections {sorted(unknown)}")
+    for section in ("model", "train", "source"):
+        if not isinstance(data.get(section, {}), dict):
+            raise ConfigError(f"preset {name}: [{section}] must be a table; got "
+                              f"{data[section]!r}")
+    if not isinstance(data.get("model", {}).get("tower", {}), dict):
+        raise ConfigError(f"preset {name}: [model.tower] must be a table")
     return Preset(
         name=name,
         model=model_from_dict(data.get("model", {})),

@@ -25,3 +25,10 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     """Configs call this in `__post_init__`: a bad choice fails when the preset is read."""
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def warn(message: str) -> None:
+    """One line on stderr for something the user should know but need not fix now."""
+    import sys
+
+    print(f"pairzoo: warning: {message}", file=sys.stderr)

@@ -26,6 +26,7 @@ from typing import Any
 from pairzoo.config import Preset, preset_from_dict
 from pairzoo.data.sources import DEFAULT_SOURCE
 from pairzoo.errors import ConfigError, PairzooError
+from pairzoo.seeds import check_seed
 
 RUN_FILES = ("model.keras", "config.json", "history.csv", "metrics.json")
 
@@ -44,6 +45,9 @@ class RunSpec:
     init_from: str | None = None  # fine-tuning: the run folder or release it started from
 
     def __post_init__(self):
+        object.__setattr__(self, "seed", check_seed(self.seed))
+        if self.pairs_seed is not None:
+            object.__setattr__(self, "pairs_seed", check_seed(self.pairs_seed, "pairs_seed"))
         if (self.fold is None) != (self.folds is None):
             raise ConfigError("a cross-validation run needs both fold and folds")
         if self.folds is not None and not 0 <= self.fold < self.folds:
@@ -133,7 +137,7 @@ class RunSpec:
         try:
             preset = preset_from_dict(config["name"], {k: config.get(k, {})
                                                        for k in ("model", "train", "source")})
-        except ConfigError as e:
+        except (ConfigError, TypeError) as e:
             raise ConfigError(f"{where}: {e}") from None
         data = config.get("data", {})
         if not isinstance(data, dict):
@@ -149,7 +153,10 @@ class RunSpec:
                 raise ConfigError(f"{where}: {key} must be {wanted.__name__}; got {value!r}")
         if values["test_data"] == values["train_data"]:
             values["test_data"] = None  # stored resolved; None means "the same source"
-        return cls(preset, **values)
+        try:
+            return cls(preset, **values)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
 
 
 def split_folds(pairs, folds: int, fold: int):
@@ -274,9 +281,13 @@ def run_config(run_or_model: str | Path) -> dict:
     if not config_file.is_file():
         return {}
     try:
-        return json.loads(config_file.read_text(encoding="utf-8"))
+        config = json.loads(config_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise PairzooError(f"{config_file} is corrupt ({e}); re-run the training") from None
+    if not isinstance(config, dict):
+        raise PairzooError(f"{config_file} is not a run config (a JSON object); re-run the "
+                           "training")
+    return config
 
 
 def read_run_spec(run_or_model: str | Path) -> RunSpec | None:

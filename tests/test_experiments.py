@@ -197,13 +197,18 @@ def test_run_ids_ignore_fields_at_their_defaults():
 # --- the store -------------------------------------------------------------------------------
 
 
+# the fields every store row has (pairzoo.experiments.store.row_problem)
+ROW = {"experiment": "e", "stage": "table", "model": "m", "cell": {"model": "m"},
+       "cell_label": "model=m"}
+
+
 def test_store_round_trip_survives_a_torn_line(tmp_path):
     store = ResultsStore(tmp_path / "store.jsonl")
-    store.append({"run_id": "a", "test_error": float("nan"), "history": {"loss": [1.0]}})
+    store.append({**ROW, "run_id": "a", "test_error": float("nan"), "history": {"loss": [1.0]}})
     with open(store.path, "ab") as f:
         f.write(b'{"run_id": "torn", "test_')  # a writer killed mid-line
-    store.append({"run_id": "b", "test_error": 3.5})
-    store.append({"run_id": "a", "test_error": 9.9})  # a duplicate from a racing process
+    store.append({**ROW, "run_id": "b", "test_error": 3.5})
+    store.append({**ROW, "run_id": "a", "test_error": 9.9})  # a duplicate from a racing process
     fresh = ResultsStore(store.path)
     rows = fresh.rows()
     assert [r["run_id"] for r in rows] == ["a", "b"]
@@ -213,12 +218,13 @@ def test_store_round_trip_survives_a_torn_line(tmp_path):
         json.loads(line)  # every line after the torn one is whole
 
 
-WRITER = """
+WRITER = f"""
 import sys
 from pairzoo.experiments.store import ResultsStore
 store = ResultsStore(sys.argv[1])
 for i in range(int(sys.argv[3])):
-    store.append({"run_id": f"{sys.argv[2]}-{i}", "history": {"loss": [0.123456] * 3000}})
+    store.append({{**{ROW!r}, "run_id": f"{{sys.argv[2]}}-{{i}}",
+                  "history": {{"loss": [0.123456] * 3000}}}})
 """
 
 
@@ -413,3 +419,28 @@ def test_bad_input_is_one_line(args, phrase, pairzoo_cli):
 def test_specs_ship_with_the_package():
     folder = Path(__file__).resolve().parents[1] / "zoo_configs" / "experiments"
     assert {p.stem for p in folder.glob("*.toml")} == set(shipped_specs())
+
+
+def test_a_diverged_run_is_stored_as_a_failed_row_and_not_retrained(tmp_path):
+    """Reliability, class 1: a run whose loss became non-finite is a row with its status and
+    no metric (tables count it, never average it); resuming does not train it again."""
+    from pairzoo.errors import DivergedError
+
+    calls = []
+
+    def diverges_on_seed_1(run, *, device, callbacks):
+        calls.append(run.seed)
+        if run.seed == 1:
+            raise DivergedError("siamese_argmax (seed 1) diverged in epoch 1")
+        return fake_train([])(run, device=device, callbacks=callbacks)
+
+    spec = spec_from_dict({"experiment": {"name": "d", "models": ["siamese_argmax"],
+                                          "runs": 3}, "overrides": TINY})
+    store = ResultsStore(tmp_path / "s.jsonl")
+    run_experiment(spec, store, train_fn=diverges_on_seed_1)
+    rows = {row["seed"]: row for row in ResultsStore(store.path).rows()}
+    assert rows[1]["status"] == "diverged" and rows[1]["test_error"] is None
+    assert "diverged in epoch 1" in rows[1]["error"]
+    assert rows[0]["status"] == rows[2]["status"] == "ok" and rows[0]["units"] == "percent"
+    run_experiment(spec, ResultsStore(store.path), train_fn=diverges_on_seed_1)
+    assert calls == [0, 1, 2]  # nothing retrained on resume

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,6 +37,27 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
+
+
+def seed_int(text: str) -> int:
+    """--seed: pairzoo.seeds' one range, reported by argparse with the option's name."""
+    from pairzoo.seeds import SEED_RANGE, check_seed
+
+    try:
+        return check_seed(int(text))
+    except ValueError:  # from int(), or check_seed's ConfigError (a ValueError)
+        raise argparse.ArgumentTypeError(f"expected {SEED_RANGE}, got {text!r}") from None
+
+
+def store_path(text: str) -> Path:
+    """--store and `results STORE`: a results store is a file, never a folder."""
+    from pairzoo.errors import PairzooError
+    from pairzoo.experiments.store import check_store_path
+
+    try:
+        return check_store_path(text)
+    except PairzooError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def metrics_table(title: str, metrics: dict):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pairzoo.commands.common import console, positive_int
+from pairzoo.commands.common import console, positive_int, seed_int, store_path
 from pairzoo.data.sources import SOURCE_HELP
 from pairzoo.errors import PairzooError
 from pairzoo.experiments.spec import RULES
@@ -151,7 +151,7 @@ def _add_run_options(p) -> None:
                    help="run the spec's recipe search first and use what it chooses "
                         "(default: the presets' recipes, i.e. what the report chose)")
     p.add_argument("--search-runs", type=positive_int, help="repetitions per search point")
-    p.add_argument("--store", type=Path, help="results store (JSON lines)")
+    p.add_argument("--store", type=store_path, help="results store (JSON lines)")
     p.add_argument("--out", type=Path, help="folder for tables (CSV, Markdown) and curves")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (runs, done, to do, estimated time) and stop")
@@ -289,7 +289,8 @@ def add_parsers(commands) -> None:
     p.add_argument("--metric", action="append",
                    help="inline: metrics to tabulate (default test_error)")
     p.add_argument("--name", help="inline: the experiment's name (inline)")
-    p.add_argument("--seed", type=int, default=0, help="inline: the first repetition's seed (0)")
+    p.add_argument("--seed", type=seed_int, default=0,
+                   help="inline: the first repetition's seed (0)")
     p.add_argument("--select", choices=RULES,
                    help="inline: choose each model's recipe from --search-grid by this rule")
     p.add_argument("--search-grid", action="append", metavar="KEY=V1,V2",
@@ -307,7 +308,7 @@ def add_parsers(commands) -> None:
     p.set_defaults(run=cmd_reproduce)
 
     p = commands.add_parser("results", help="tables (mean, std, count per cell) from a store")
-    p.add_argument("store", type=Path, help="results store (JSON lines)")
+    p.add_argument("store", type=store_path, help="results store (JSON lines)")
     p.add_argument("--experiment", default="*", help="experiment name or pattern (*)")
     p.add_argument("--metric", action="append",
                    help="metric to tabulate (default test_error, digit_accuracy)")

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from pairzoo.commands.common import console, metrics_table, positive_float, positive_int
+from pairzoo.commands.common import (
+    console,
+    metrics_table,
+    positive_float,
+    positive_int,
+    seed_int,
+)
 from pairzoo.data.sources import DEFAULT_SOURCE, SOURCE_HELP
 
 
@@ -119,7 +125,7 @@ def add_parsers(commands) -> None:
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=positive_float, help="learning rate")
-    p.add_argument("--seed", type=int, default=0, help="pairs, initialisation and order (0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="pairs, initialisation and order (0)")
     p.add_argument("--share", action=argparse.BooleanOptionalAction, default=None,
                    help="weight sharing between the two towers")
     p.add_argument("--head", choices=("mlp", "argmax", "probabilistic"))
@@ -147,7 +153,7 @@ def add_parsers(commands) -> None:
     p.add_argument("model", help="zoo name (its release weights), run folder or .keras file")
     p.add_argument("--test-data", help=f"{SOURCE_HELP} (default: the run's; for a zoo "
                    "entry another source is read as its card does: --pairs all --seed 0)")
-    p.add_argument("--seed", type=int, help="test pairs' seed (default: the run's)")
+    p.add_argument("--seed", type=seed_int, help="test pairs' seed (default: the run's)")
     p.add_argument("--pairs", type=pairs_count,
                    help="number of test pairs (default: the run's), or 'all': every digit of "
                         "the source's test split (all of t10k in an idx folder of it)")

@@ -14,6 +14,7 @@ import numpy as np
 
 from pairzoo.data.sources import DEFAULT_SOURCE, Digits, Pools, load_source
 from pairzoo.errors import DataError
+from pairzoo.seeds import check_seed
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def make_pairs(pool: Digits, n_pairs: int, rng: np.random.Generator, source: str
 
 def _streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
     """A run's two independent random streams, spawned from its one seed: train, test."""
-    train, test = np.random.SeedSequence(seed).spawn(2)
+    train, test = np.random.SeedSequence(check_seed(seed)).spawn(2)
     return np.random.default_rng(train), np.random.default_rng(test)
 
 

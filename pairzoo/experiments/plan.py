@@ -71,6 +71,14 @@ class PlannedRun:
         return self.spec.steps
 
 
+def _run_spec(spec: ExperimentSpec, preset: Preset, seed: int, *data) -> RunSpec:
+    try:
+        return RunSpec(preset, seed, *data)
+    except ConfigError as e:  # repetition r trains with seed + r: the last must be in range
+        raise ConfigError(f"{spec.name}: a repetition's {e} (the experiment's seed + its "
+                          "index; lower --seed or --runs)") from None
+
+
 def _resolve(model: str, overrides: dict, where: str) -> Preset:
     """The preset a cell trains, failing before any training if the cell is invalid."""
     try:
@@ -102,8 +110,8 @@ def plan_table(spec: ExperimentSpec, *, runs: int | None = None, overrides: dict
                           **(overrides or {})}
         preset = _resolve(cell["model"], cell_overrides, f"{spec.name} [{cell_label(cell)}]")
         for seed in range(spec.seed, spec.seed + runs):
-            run = RunSpec(preset, seed, train_data or spec.train_data,
-                          test_data or spec.test_data, spec.pairs_seed)
+            run = _run_spec(spec, preset, seed, train_data or spec.train_data,
+                            test_data or spec.test_data, spec.pairs_seed)
             plan.append(PlannedRun(spec.name, "table", cell, cell_overrides, run))
     return plan
 
@@ -129,9 +137,9 @@ def plan_search(spec: ExperimentSpec, *, runs: int | None = None,
             preset = _resolve(model, cell_overrides, f"{spec.name} search [{cell_label(cell)}]")
             for seed in range(search.seed, search.seed + runs):
                 for fold in folds:
-                    run = RunSpec(preset, seed, train_data or spec.train_data,
-                                  test_data or spec.test_data, spec.pairs_seed, fold,
-                                  search.folds if fold is not None else None)
+                    run = _run_spec(spec, preset, seed, train_data or spec.train_data,
+                                    test_data or spec.test_data, spec.pairs_seed, fold,
+                                    search.folds if fold is not None else None)
                     plan.append(PlannedRun(spec.name, "search", cell, cell_overrides, run,
                                            choice))
     return plan

@@ -21,7 +21,7 @@ from pairzoo.errors import DivergedError
 from pairzoo.experiments.plan import PlannedRun, TimeModel, plan_search, plan_table
 from pairzoo.experiments.progress import ExperimentProgress
 from pairzoo.experiments.selection import choose, chosen_labels
-from pairzoo.experiments.spec import ExperimentSpec
+from pairzoo.experiments.spec import METRICS, ExperimentSpec
 from pairzoo.experiments.store import ResultsStore
 from pairzoo.runs import explicit_fields
 
@@ -99,7 +99,7 @@ def failed_row(run: PlannedRun, status: str, why: str, seconds: float, versions:
     """A run that ended without a model (its loss or weights became non-finite): stored, so
     tables count it ("2 of 10 diverged") and resuming does not retrain it, with no metric that
     could be averaged into a cell."""
-    empty = SimpleNamespace(metrics={}, history=pd.DataFrame(), data={})
+    empty = SimpleNamespace(metrics=dict.fromkeys(METRICS), history=pd.DataFrame(), data={})
     return {**make_row(run, empty, seconds, versions), "status": status, "error": why}
 
 

@@ -258,7 +258,8 @@ def _search(data: dict) -> Search:
     folds = _want("search.folds", data.get("folds", 10), int, "an integer >= 2")
     if runs < 1 or folds < 2:
         raise ConfigError("search.runs must be >= 1 and search.folds >= 2")
-    return Search(rule, tuple(axes), runs, folds, int(data.get("seed", 0)),
+    seed = _want("search.seed", data.get("seed", 0), int, "an integer")
+    return Search(rule, tuple(axes), runs, folds, seed,
                   dict(data.get("overrides", {})), str(data.get("notes", "")))
 
 
@@ -322,6 +323,9 @@ def load_spec(path_or_name: str | Path) -> ExperimentSpec:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML: {e}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: not UTF-8 text (byte {e.start}); save it "
+                          "as UTF-8") from e
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror}") from e
     return spec_from_dict(data, source=str(path))

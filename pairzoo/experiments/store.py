@@ -6,8 +6,11 @@ Why this shape:
   and a killed experiment loses at most the run in progress.
 - Readers take a shared lock and consume complete lines only, so they never see half a line.
 - A line torn by a crash mid-write (disk full, power loss) is terminated by the next writer and
-  skipped by readers: one bad line never makes the whole store unreadable, which is why rows
-  are parsed line by line rather than with `pd.read_json(lines=True)`.
+  skipped by readers; so is any line that is not a valid row (not UTF-8, not JSON, or a JSON
+  value lacking a field that tables or resuming read: `row_problem` decides). One bad line never
+  makes the whole store unreadable, which is why rows are parsed line by line rather than with
+  `pd.read_json(lines=True)`. Skipped lines are counted in one warning, and never rewritten
+  away: the file is only ever appended to.
 - Reading is incremental (from the last offset), so checking what is done before each run stays
   cheap as the store grows and sees what a concurrent experiment has just finished.
 
@@ -20,10 +23,52 @@ from __future__ import annotations
 import fcntl
 import json
 import math
+import numbers
 import os
 from pathlib import Path
 
-from pairzoo.errors import PairzooError
+from pairzoo.errors import PairzooError, warn
+from pairzoo.experiments.spec import METRICS
+
+# What tables, learning curves, the time model and resuming read from a row. A line missing one
+# of the text fields, or holding a wrong type in any of these, is not a row; other fields are free.
+ROW_TEXT = ("run_id", "experiment", "stage", "model", "cell_label")
+# numbers or null (NaN is stored as null: a diverged run); absent is fine (two-channel models
+# have no digit accuracy)
+ROW_NUMBERS = (*METRICS, "params", "train_seconds", "epochs", "steps", "seconds")
+
+
+def row_problem(row) -> str | None:
+    """Why `row` (a parsed line) is not a valid store row, or None if it is one."""
+    if not isinstance(row, dict):
+        return f"a JSON {type(row).__name__}, not an object"
+    for key in ROW_TEXT:
+        if not isinstance(row.get(key), str) or not row[key]:
+            return f"{key!r} is missing or not a non-empty string"
+    if not isinstance(row.get("cell"), dict):
+        return "'cell' is missing or not an object"
+    for key in ROW_NUMBERS:
+        if not _number_or_null(row.get(key)):
+            return f"{key!r} is not a number"
+    history = row.get("history", {})
+    if not isinstance(history, dict) or not all(
+            isinstance(values, list) and all(map(_number_or_null, values))
+            for values in history.values()):
+        return "'history' is not an object of number lists"
+    return None
+
+
+def _number_or_null(value) -> bool:
+    return value is None or (isinstance(value, numbers.Real) and not isinstance(value, bool))
+
+
+def check_store_path(path: str | Path) -> Path:
+    """A results store is one file; a folder at its path is a mistake worth one clear line."""
+    path = Path(path)
+    if path.is_dir():
+        raise PairzooError(f"the results store {path} is a folder; give a file path, e.g. "
+                           f"{path / 'runs.jsonl'}")
+    return path
 
 
 def clean(value):
@@ -41,11 +86,11 @@ def clean(value):
 
 class ResultsStore:
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path = check_store_path(path)
         self._offset = 0
         self._rows: list[dict] = []
         self._ids: set[str] = set()
-        self.bad_lines = 0
+        self.bad_lines = 0  # lines skipped as not a valid row (see row_problem)
 
     def __repr__(self) -> str:
         return f"ResultsStore({str(self.path)!r})"
@@ -54,9 +99,17 @@ class ResultsStore:
 
     def append(self, row: dict) -> None:
         """Append one finished run atomically with respect to every other writer."""
-        data = (json.dumps(clean(row), allow_nan=False, separators=(",", ":")) + "\n").encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        row = clean(row)
+        problem = row_problem(row)
+        if problem:  # a bug in whatever made the row: readers would skip it, and resume retrain it
+            raise ValueError(f"not a valid results-store row: {problem}")
+        data = (json.dumps(row, allow_nan=False, separators=(",", ":")) + "\n").encode()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise PairzooError(f"cannot write the results store {self.path} ({e.strerror}); "
+                               "give a writable --store") from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size
@@ -66,32 +119,44 @@ class ResultsStore:
             while view:  # a regular file takes it all at once, unless the disk is full
                 view = view[os.write(fd, view):]
             os.fsync(fd)
+        except OSError as e:
+            raise PairzooError(f"cannot write the results store {self.path} ({e.strerror}); "
+                               "free space and rerun: finished runs are kept") from e
         finally:
             os.close(fd)  # closing releases the lock
 
     # --- reading -----------------------------------------------------------------------------
 
     def refresh(self) -> list[dict]:
-        """Read the lines appended since the last call; returns every row so far."""
+        """Read the lines appended since the last call; returns every row so far.
+
+        Lines that are not valid rows are skipped and counted in `bad_lines`; newly found ones
+        are reported in one warning line."""
         if not self.path.exists():
             return self._rows
-        with open(self.path, "rb") as f:
-            fcntl.flock(f, fcntl.LOCK_SH)
-            f.seek(self._offset)
-            chunk = f.read()
+        try:
+            with open(self.path, "rb") as f:
+                fcntl.flock(f, fcntl.LOCK_SH)
+                f.seek(self._offset)
+                chunk = f.read()
+        except OSError as e:
+            raise PairzooError(f"cannot read the results store {self.path} ({e.strerror})") from e
         end = chunk.rfind(b"\n") + 1  # complete lines only
         self._offset += end
+        skipped = 0
         for line in chunk[:end].splitlines():
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                self.bad_lines += 1
-                continue
-            if isinstance(row, dict) and row.get("run_id") not in self._ids:
-                self._ids.add(row.get("run_id"))
+            row = _parse(line)
+            if row is None:
+                skipped += 1
+            elif row["run_id"] not in self._ids:
+                self._ids.add(row["run_id"])
                 self._rows.append(row)  # a duplicate run (two processes raced) counts once
+        if skipped:
+            self.bad_lines += skipped
+            warn(f"{skipped} unreadable line{'s' * (skipped > 1)} skipped in {self.path} "
+                 "(left in the file; their runs count as not done)")
         return self._rows
 
     def rows(self) -> list[dict]:
@@ -111,6 +176,17 @@ class ResultsStore:
         if not rows:
             raise PairzooError(f"the results store {self.path} holds no runs yet")
         return pd.DataFrame(rows)
+
+
+def _parse(line: bytes) -> dict | None:
+    """One line's row, or None if it is not a valid row."""
+    try:
+        # bytes: json detects the encoding; invalid UTF-8 raises UnicodeDecodeError (a
+        # ValueError, as JSONDecodeError is); absurd nesting raises RecursionError
+        row = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return None if row_problem(row) else row
 
 
 def open_store(path: str | Path, must_exist: bool = False) -> ResultsStore:
