@@ -140,11 +140,15 @@ class ExperimentProgress:
         if run in self.running:
             self.running.remove(run)
         self.times.add(row)
+        failed = row.get("status", "ok") != "ok"
+        if failed:  # said on a terminal too: a diverged run must never pass unnoticed
+            self.console.print(f"{run.label} seed {run.seed}: {row['status']}: "
+                               f"{row.get('error', '')}", highlight=False)
         if self._live:
             self._progress.update(self._overall, completed=self.done, info=self._left())
             return
         where = f" fold {run.fold}" if run.fold is not None else ""
+        outcome = row["status"] if failed else f"test error {row['test_error']:g} %"
         self.console.print(
-            f"[{self.done}/{self.total}] {run.label} seed {run.seed}{where}: test error "
-            f"{row['test_error']:.2f} % in {row['seconds']:.0f} s; {self._left()}",
-            highlight=False)
+            f"[{self.done}/{self.total}] {run.label} seed {run.seed}{where}: {outcome} in "
+            f"{row['seconds']:.0f} s; {self._left()}", highlight=False)
