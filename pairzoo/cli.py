@@ -27,7 +27,8 @@ class VersionAction(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         from pairzoo.versions import version_line
 
-        parser.exit(0, version_line() + "\n")
+        print(version_line())  # stdout, as argparse's own version action prints
+        parser.exit(0)
 
 
 def build_parser() -> Parser:

@@ -126,3 +126,72 @@ def test_root_shim_is_the_same_cli():
     out = subprocess.run([sys.executable, str(shim), "list", "two_*"], capture_output=True,
                          text=True, env=ENV)
     assert out.returncode == 0 and "two_channel_baseline" in out.stdout
+
+
+def test_list_never_cuts_a_name(pairzoo_cli, monkeypatch):
+    """Piped: plain columns, every name whole; on a narrow terminal: columns dropped, not names;
+    machine formats parse."""
+    import csv
+    import io
+
+    from pairzoo.registry import list_models
+
+    names = list_models()
+    piped = pairzoo_cli("list").stdout
+    assert all(name in piped for name in names) and "…" not in piped
+    from rich.console import Console
+
+    monkeypatch.setattr("pairzoo.commands.zoo.console",  # a 60-column terminal
+                        lambda stderr=False: Console(width=60, force_terminal=True,
+                                                     color_system=None))
+    narrow = pairzoo_cli("list").stdout
+    assert all(name in narrow for name in names) and "…" not in narrow
+    assert max(len(line) for line in narrow.splitlines()) <= 60
+    rows = list(csv.DictReader(io.StringIO(pairzoo_cli("list", "--format", "csv").stdout)))
+    assert [row["name"] for row in rows] == names
+    assert {row["params"] for row in rows if row["name"] == "two_channel_baseline"} == {"70906"}
+    chosen = json.loads(pairzoo_cli("list", "--format", "json", "--columns",
+                                    "params,name").stdout)
+    assert list(chosen[0]) == ["name", "params"] and len(chosen) == len(names)
+    assert "unknown column" in pairzoo_cli("list", "--columns", "nmae", check_ok=False).stderr
+
+
+def test_show_prints_the_preset_and_every_settable_key(pairzoo_cli):
+    import tomllib
+
+    from pairzoo.config import settable_keys
+    from pairzoo.registry import get_preset
+
+    out = pairzoo_cli("show", "siamese_fullyconv").stdout
+    toml_text = out[out.index("[model]"):out.index("keys `--set")]
+    parsed = tomllib.loads(toml_text)
+    assert parsed["train"]["learning_rate"] == 0.05 and parsed["model"]["tower"]["kind"] == "cnn"
+    for key, *_ in settable_keys(get_preset("siamese_fullyconv")):
+        assert key in out, key
+    assert "001_a8181b197368cef8.txt" in out and "63,092" in out
+
+
+def test_runs_lists_past_runs_newest_first(pairzoo_cli, tmp_path):
+    tiny = ["--epochs", "1", "--set", "train.n_train=100", "--set", "train.n_test=100"]
+    pairzoo_cli("train", "siamese_argmax", "--seed", "1", *tiny)
+    pairzoo_cli("train", "siamese_small_cnn", "--seed", "2", *tiny)
+    lines = pairzoo_cli("runs").stdout.strip().splitlines()
+    assert lines[0].split()[:3] == ["name", "date", "seed"]
+    assert lines[1].startswith("siamese_small_cnn") and lines[2].startswith("siamese_argmax")
+    assert "%" in lines[1] and "runs/siamese_small_cnn/" in lines[1]
+    only = pairzoo_cli("runs", "siamese_a*").stdout
+    assert "siamese_small_cnn" not in only
+
+
+def test_version_names_pairzoo_keras_and_the_backend():
+    out = subprocess.run([sys.executable, "-m", "pairzoo", "--version"], capture_output=True,
+                         text=True, env=ENV)
+    assert out.returncode == 0
+    assert re.fullmatch(r"pairzoo \S+, keras \S+, backend \w+ \(.+\)\n", out.stdout)
+
+
+def test_dry_run_says_when_every_run_is_stored(pairzoo_cli):
+    results = Path(__file__).resolve().parents[1] / "results" / "003" / "runs.jsonl"
+    out = pairzoo_cli("reproduce", "003", "--store", str(results), "--dry-run").stdout
+    assert "0 runs to train" in out and "Every run is already in" in out
+    assert "--store" in out and "afresh" in out

@@ -127,6 +127,11 @@ def _dry_run(specs, args, store, overrides, only) -> int:
     out.print(table)
     out.print(f"{int(frame['to run'].sum())} runs to train, about "
               f"{format_duration(frame['seconds'].sum())} on this machine.", highlight=False)
+    if frame["to run"].sum() == 0 and frame["runs"].sum() > 0:
+        out.print(f"Every run is already in {store.path}: running the command rebuilds the "
+                  "tables from it (as --tables-only does). To train them afresh, give another "
+                  "--store (and --out), e.g. --store /tmp/runs.jsonl --out /tmp/tables.",
+                  highlight=False)
     if frame["shared"].any():
         out.print("'shared': runs that an earlier table of this plan trains too (same model, "
                   "recipe, seed and data).", highlight=False)

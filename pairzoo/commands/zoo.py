@@ -17,19 +17,22 @@ LIST_COLUMNS = ("name", "weights", "our error", "report figure", "head", "sharin
 DEFAULT_LIST_COLUMNS = LIST_COLUMNS[:-1]
 
 
-def _frame(rows: list[dict], columns: list[str]):
-    import pandas as pd
+def _cells(rows: list[dict], columns: list[str]) -> list[list[str]]:
+    """The rows as display strings (counts with thousands separators, "-" for nothing)."""
+    def text(column, value):
+        if column in ("params", "report params"):
+            return f"{value:,}" if value else "-"
+        return str(value) if value not in (None, "") else "-"
 
-    frame = pd.DataFrame(rows, dtype=object)[columns]  # object: no int -> float for gaps
-    for column in ("params", "report params"):
-        if column in frame:
-            frame[column] = frame[column].map(lambda n: f"{n:,}" if n else "-")
-    return frame.fillna("-").replace("", "-")
+    return [[text(c, row[c]) for c in columns] for row in rows]
 
 
-def plain(frame) -> str:
-    """Left-aligned columns, nothing cut (for pipes and files)."""
-    return frame.to_markdown(index=False, tablefmt="plain", disable_numparse=True)
+def plain(columns: list[str], cells: list[list[str]], fmt: str = "plain") -> str:
+    """Left-aligned columns, nothing cut (for pipes and files), or a Markdown table; tabulate,
+    which pandas' to_markdown uses too, without pandas's import time."""
+    from tabulate import tabulate
+
+    return tabulate(cells, headers=columns, tablefmt=fmt, disable_numparse=True)
 
 
 def _columns(text: str | None) -> list[str]:
@@ -50,40 +53,46 @@ def cmd_list(args) -> int:
     if not rows:
         raise PairzooError(f"no model matches {args.pattern!r}; try `pairzoo list` for all")
     fmt = "markdown" if args.markdown else args.format
-    frame = _frame(rows, _columns(args.columns))
-    if fmt == "markdown":
-        # disable_numparse: keep "000" a report name and "70,906" as written
-        print(frame.to_markdown(index=False, disable_numparse=True))
-    elif fmt == "csv":
-        frame.to_csv(sys.stdout, index=False)
+    columns = _columns(args.columns)
+    cells = _cells(rows, columns)
+    if fmt == "markdown":  # docs/ZOO.md
+        print(plain(columns, cells, "pipe"))
+    elif fmt == "csv":  # for machines: numbers as numbers, nothing as empty
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerows([columns, *([row[c] for c in columns] for row in rows)])
     elif fmt == "json":
-        print(frame.to_json(orient="records", indent=2, force_ascii=False))
-    elif not sys.stdout.isatty():
-        print(plain(frame))  # piped: plain columns, nothing cut
+        import json
+
+        print(json.dumps([{c: row[c] or None for c in columns} for row in rows], indent=2,
+                         ensure_ascii=False))
+    elif not console().is_terminal:
+        print(plain(columns, cells))  # piped: plain columns, nothing cut
     else:
-        console().print(_fitted_table(frame, len(rows)))
+        console().print(_fitted_table(columns, cells))
     return 0
 
 
-def _fitted_table(frame, count: int):
+def _fitted_table(columns: list[str], cells: list[list[str]]):
     """A rich table that never cuts a name: columns are dropped from the end of
     LIST_COLUMNS' order until the names fit, and the others wrap."""
     from rich.measure import Measurement
     from rich.table import Table
 
     out = console()
-    columns = list(frame.columns)
+    shown = len(columns)
     while True:
-        table = Table(title=f"pairzoo models ({count})", title_justify="left")
-        for column in columns:
+        table = Table(title=f"pairzoo models ({len(cells)})", title_justify="left")
+        for column in columns[:shown]:
             table.add_column(column, no_wrap=column == "name",
                              justify="right" if "params" in column or "error" in column
                              else "left")
-        for values in frame[columns].itertuples(index=False):
-            table.add_row(*map(str, values))
-        if len(columns) == 1 or Measurement.get(out, out.options, table).minimum <= out.width:
+        for row in cells:
+            table.add_row(*row[:shown])
+        if shown == 1 or Measurement.get(out, out.options, table).minimum <= out.width:
             return table
-        columns.pop()
+        shown -= 1
 
 
 def cmd_show(args) -> int:
@@ -134,22 +143,21 @@ def cmd_runs(args) -> int:
     if not rows:
         raise PairzooError(f"no run of {args.pattern!r} under {args.root}/; train one with "
                            "`pairzoo train NAME`")
-    import pandas as pd
-
-    frame = pd.DataFrame(rows)
-    frame["test error"] = frame["test error"].map(lambda e: "-" if e is None else f"{e:g} %")
-    if sys.stdout.isatty():
+    columns = list(rows[0])
+    cells = [[str(row[c]) if c != "test error" else
+              ("-" if row[c] is None else f"{row[c]:g} %") for c in columns] for row in rows]
+    if console().is_terminal:
         from rich.table import Table
 
         table = Table(title=f"runs under {args.root}/ (newest first)", title_justify="left")
-        for column in frame.columns:
+        for column in columns:
             table.add_column(column, no_wrap=column == "folder",
                              justify="right" if column in ("seed", "test error") else "left")
-        for values in frame.itertuples(index=False):
-            table.add_row(*map(str, values))
+        for row in cells:
+            table.add_row(*row)
         console().print(table)
     else:
-        print(plain(frame))
+        print(plain(columns, cells))
     return 0
 
 
