@@ -20,6 +20,7 @@ from pairzoo.errors import ConfigError, check_choice
 from pairzoo.towers import CNNTower, TowerConfig, tower_family
 
 FAMILIES = ("siamese", "two_channel")
+EVAL_PROTOCOLS = ("inference", "training_mode")
 HEADS = ("mlp", "argmax", "probabilistic")
 HEAD_INPUTS = ("logits", "probabilities", "features")
 
@@ -105,10 +106,17 @@ class TrainConfig:
     # evaluate the test pairs after every epoch (the learning curve: history's val_ columns);
     # off, a run evaluates them once, at the end, and trains faster
     eval_each_epoch: bool = True
+    # how the final test metrics are measured: "inference" (batch norm's moving statistics,
+    # dropout off: the right way), or "training_mode": the model called with training=True on
+    # test batches of batch_size, so batch norm normalises each batch by its own statistics
+    # and dropout drops, which is what report 001's authors measured (they never called
+    # model.eval()); its runs also record inference_test_error beside it
+    eval_protocol: str = "inference"
 
     def __post_init__(self):
         check_choice("optimizer", self.optimizer, ("adam", "sgd"))
         check_choice("lr_schedule", self.lr_schedule, ("constant", "cosine"))
+        check_choice("eval_protocol", self.eval_protocol, EVAL_PROTOCOLS)
         if not 0 <= self.ema_momentum < 1:
             raise ConfigError(f"ema_momentum must be in [0, 1); got {self.ema_momentum}")
         for name in ("epochs", "batch_size", "n_train", "n_test"):

@@ -59,6 +59,22 @@ def predict(model: keras.Model, pairs: PairSet, batch_size: int = 1000) -> dict[
     return {k: np.asarray(v) for k, v in outputs.items()}
 
 
+def predict_in_training_mode(model: keras.Model, pairs: PairSet,
+                             batch_size: int) -> dict[str, np.ndarray]:
+    """Outputs as report 001's authors measured them: model(batch, training=True) on test
+    batches of `batch_size` (batch norm on each batch's own statistics, dropout dropping),
+    without keeping what that does to the model (batch norm's moving statistics, seed
+    states): every variable is restored afterwards."""
+    saved = [v.numpy() for v in model.non_trainable_variables]
+    try:
+        parts = [model(pairs.pairs[start:start + batch_size], training=True)
+                 for start in range(0, len(pairs), batch_size)]
+    finally:
+        for variable, value in zip(model.non_trainable_variables, saved, strict=True):
+            variable.assign(value)
+    return {k: np.concatenate([np.asarray(part[k]) for part in parts]) for k in parts[0]}
+
+
 def decimals_for(n: int) -> int:
     """Decimals of a percentage counted over `n` items: those that show its step, 100/n
     points, exactly (1,000 pairs: 0.1, one decimal; 5,000: 0.02, two; 400 digits: 0.25, two),
@@ -96,6 +112,16 @@ def score(outputs: dict[str, np.ndarray], pairs: PairSet) -> dict[str, float]:
     return metrics
 
 
-def evaluate(model: keras.Model, pairs: PairSet, device: str | None = None) -> dict[str, float]:
+def evaluate(model: keras.Model, pairs: PairSet, device: str | None = None,
+             protocol: str = "inference", batch_size: int = 100) -> dict[str, float]:
+    """Metrics of `model` on `pairs` (see score). `protocol="training_mode"` measures as
+    report 001's authors did (predict_in_training_mode) and adds `inference_test_error`, the
+    same model measured the right way, so both stand side by side."""
     with device_scope(device):
-        return score(predict(model, pairs), pairs)
+        metrics = score(predict(model, pairs), pairs)
+        if protocol == "inference":
+            return metrics
+        if protocol != "training_mode":
+            raise PairzooError(f"unknown evaluation protocol {protocol!r}")
+        authors = score(predict_in_training_mode(model, pairs, batch_size), pairs)
+        return {**authors, "inference_test_error": metrics["test_error"]}

@@ -106,7 +106,9 @@ def train(
         else:
             model, history, seconds = _fit(spec, train_pairs, test_pairs, callbacks)
             state = None
-        metrics = evaluate(model, test_pairs)
+        recipe = spec.preset.train
+        metrics = evaluate(model, test_pairs, protocol=recipe.eval_protocol,
+                           batch_size=recipe.batch_size)
     metrics.update(params=count_trainable_params(model), train_seconds=round(seconds, 3))
     history.insert(0, "epoch", np.arange(1, len(history) + 1))
     pools = {"train_pool": train_pairs.source, "test_pool": test_pairs.source}

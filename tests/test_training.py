@@ -176,3 +176,28 @@ print(repr(r.history["loss"].tolist()), r.metrics["test_error"])
                               text=True, cwd=tmp_path, timeout=300).stdout.strip()
                for mode in ("alone", "busy")]
     assert outputs[0] and outputs[0] == outputs[1]
+
+
+def test_training_mode_evaluation_is_report_001s_protocol_and_leaves_the_model_alone():
+    """train.eval_protocol = "training_mode": each test batch normalised by its own batch
+    statistics (the authors never called model.eval()); the model's variables are untouched
+    and the run also records its inference-mode error."""
+    import keras
+
+    from pairzoo.evaluation import evaluate, predict, predict_in_training_mode
+    from pairzoo.registry import create_model
+
+    keras.utils.set_random_seed(0)
+    model = create_model("siamese_small_cnn")
+    _, test = load_pairs(200, 200, seed=0)
+    before = [v.numpy().copy() for v in model.variables]
+    batch_stats = predict_in_training_mode(model, test, batch_size=100)
+    for variable, value in zip(model.variables, before, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), value)  # moving statistics kept
+    moving = predict(model, test)
+    assert np.abs(batch_stats["digit_a"] - moving["digit_a"]).max() > 1e-3
+    metrics = evaluate(model, test, protocol="training_mode", batch_size=100)
+    assert metrics["inference_test_error"] == evaluate(model, test)["test_error"]
+    result = train("siamese_small_cnn", seed=0, overrides={
+        **QUICK, "train.epochs": 1, "train.eval_protocol": "training_mode"})
+    assert "inference_test_error" in result.metrics
