@@ -2,8 +2,10 @@
 
 For each entry (pairzoo.zoo reads what this writes):
 1. train seeds 0-4 with the entry's own preset on the report protocol (its recipe's 1,000
-   training pairs from the embedded digits); each candidate is kept as a run folder under
-   runs/release/NAME/, so an interrupted release resumes run by run;
+   training pairs from the embedded digits), every candidate of every entry through the
+   experiment engine (`--workers`), each kept as a run folder under
+   runs/release/CODE/NAME/seedS with a row in runs/release/CODE/runs.jsonl, so an interrupted
+   release resumes run by run;
 2. keep the candidate with the lowest final training loss: the reports' own selection rule,
    which never looks at test data (a diverged candidate is never chosen);
 3. measure it on every pair of the MNIST test split (all 10,000 t10k digits, 5,000 pairs,
@@ -19,6 +21,7 @@ changed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -31,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pairzoo.errors import DivergedError, PairzooError
+from pairzoo.errors import PairzooError
 from pairzoo.registry import get_preset, preset_description
 from pairzoo.runs import RunSpec
 from pairzoo.zoo import CARD_SEED, WEIGHTS_FILE, release_dir, releases_root, sha256_of
@@ -84,30 +87,40 @@ class Candidate:
     test_error: float | None  # on its own test pairs (embedded), for the card's table
 
 
-def train_candidate(spec: RunSpec, key: str, work: Path) -> Candidate:
-    """One seed's run folder under `work` (reused when it was trained for this key)."""
-    from pairzoo.training import save_run, train
-
-    run_dir = work / f"seed{spec.seed}"
-    marker = run_dir / "release_key"
-    if marker.is_file() and marker.read_text().strip() == key:
-        return _read_candidate(spec.seed, run_dir)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    try:
-        result = train(spec)
-    except DivergedError:
-        return Candidate(spec.seed, None, float("inf"), None)
-    save_run(result, run_dir)
-    marker.write_text(key + "\n")
-    return _read_candidate(spec.seed, run_dir)
+def work_folder(root: Path = WORK_ROOT) -> Path:
+    """Where candidates are trained and kept: one folder per version of the training code, so
+    a change to it never reuses candidates trained by the old code."""
+    return root / code_hash()[:12]
 
 
-def _read_candidate(seed: int, run_dir: Path) -> Candidate:
-    import pandas as pd
+def candidate_plan(names: list[str], seeds, work: Path):
+    """Every candidate of every entry as an experiment's planned runs, each keeping its run
+    folder (work/NAME/seedS): the experiment engines train them, here or in workers."""
+    from pairzoo.experiments.plan import PlannedRun
 
-    loss = float(pd.read_csv(run_dir / "history.csv")["loss"].iloc[-1])
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    return Candidate(seed, run_dir, loss, metrics["test_error"])
+    plan = []
+    for name in names:
+        base = RunSpec(get_preset(name))
+        for seed in seeds:
+            plan.append(PlannedRun("release", "candidate", {"model": name}, {},
+                                   base.replace(seed=seed), keep_model_in=work / name /
+                                   f"seed{seed}"))
+    return plan
+
+
+def candidates_of(name: str, plan, store) -> list[Candidate]:
+    rows = {row["run_id"]: row for row in store.rows()}
+    found = []
+    for run in plan:
+        if run.model != name:
+            continue
+        row = rows[run.run_id]
+        if row.get("status", "ok") != "ok":
+            found.append(Candidate(run.seed, None, float("inf"), None))
+            continue
+        loss = row["history"]["loss"][-1]
+        found.append(Candidate(run.seed, run.keep_model_in, float(loss), row["test_error"]))
+    return found
 
 
 def choose(candidates: list[Candidate]) -> Candidate:
@@ -140,28 +153,50 @@ def results_mean(spec: RunSpec, root: Path = RESULTS_ROOT) -> dict | None:
             "where": sorted(where)}
 
 
-def build_release(name: str, *, card_source: str | None, seeds=SEEDS, force: bool = False,
-                  work_root: Path = WORK_ROOT, say: Callable[[str], None] = print) -> str:
-    """Release one entry; returns "written" or "up to date"."""
-    preset = get_preset(name)
-    base = RunSpec(preset)
-    key = release_key(base, seeds, card_source)
-    if not force and current_key(name) == key:
-        return "up to date"
-    work = work_root / name
-    start = time.perf_counter()
-    candidates = []
-    for seed in seeds:
-        candidate = train_candidate(base.replace(seed=seed), key, work)
-        candidates.append(candidate)
-        loss = ("diverged" if candidate.run_dir is None
-                else f"final train loss {candidate.final_train_loss:.4g}")
-        say(f"{name} seed {seed}: {loss}")
-    chosen = choose(candidates)
-    metadata = _measure(base.replace(seed=chosen.seed), chosen, candidates, card_source, key)
-    metadata["seconds"] = round(time.perf_counter() - start, 1)
-    _write(name, base.replace(seed=chosen.seed), chosen.run_dir, metadata)
-    return "written"
+def release_all(pattern: str, *, card_source: str | None, force: bool = False,
+                seeds=SEEDS, workers: int | None = None, work_root: Path = WORK_ROOT,
+                say: Callable[[str], None] = print) -> dict[str, str]:
+    """Release every entry matching `pattern`: returns name -> "written" / "up to date".
+
+    Candidates of the entries that need a release train first, all of them, through the
+    experiment engine (`workers` processes; one store in the work folder, so an interrupted
+    release resumes run by run); then each entry is chosen, measured and written."""
+    from pairzoo.experiments.engines import make_dispatcher
+    from pairzoo.experiments.runner import execute
+    from pairzoo.experiments.store import open_store
+    from pairzoo.registry import list_models
+
+    names = list_models(pattern)
+    if not names:
+        raise PairzooError(f"no model matches {pattern!r}; see `pairzoo list`")
+    keys = {name: release_key(RunSpec(get_preset(name)), seeds, card_source) for name in names}
+    todo = [name for name in names if force or current_key(name) != keys[name]]
+    outcome = {name: "up to date" for name in names if name not in todo}
+    if not todo:
+        return outcome
+    work = work_folder(work_root)
+    plan = candidate_plan(todo, seeds, work)
+    store = open_store(work / "runs.jsonl")
+    with make_dispatcher("local", workers=workers) or contextlib.nullcontext() as dispatcher:
+        execute(plan, store, title=f"release candidates ({len(todo)} entries)",
+                dispatcher=dispatcher)
+    for name in todo:
+        start = time.perf_counter()
+        candidates = candidates_of(name, plan, store)
+        chosen = choose(candidates)
+        spec = RunSpec(get_preset(name), seed=chosen.seed)
+        metadata = _measure(spec, chosen, candidates, card_source, keys[name])
+        _write(name, spec, chosen.run_dir, metadata)
+        outcome[name] = "written"
+        say(f"{name}: seed {chosen.seed} kept (final train loss "
+            f"{chosen.final_train_loss:.4g}); {_card_line(metadata)} "
+            f"({time.perf_counter() - start:.0f} s to measure and write)")
+    return outcome
+
+
+def _card_line(metadata: dict) -> str:
+    card = metadata["metrics"].get("mnist_test") or metadata["metrics"]["embedded_test"]
+    return f"{card['test_error']:g} % test error on {card['pairs']:,} pairs"
 
 
 def _measure(spec: RunSpec, chosen: Candidate, candidates, card_source, key) -> dict:
@@ -222,18 +257,3 @@ def _write(name: str, spec: RunSpec, run_dir: Path, metadata: dict) -> None:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def release_all(pattern: str, *, card_source: str | None, force: bool = False,
-                say: Callable[[str], None] = print) -> dict[str, str]:
-    from pairzoo.registry import list_models
-
-    names = list_models(pattern)
-    if not names:
-        raise PairzooError(f"no model matches {pattern!r}; see `pairzoo list`")
-    outcome = {}
-    for name in names:
-        start = time.perf_counter()
-        outcome[name] = build_release(name, card_source=card_source, force=force, say=say)
-        say(f"{name}: {outcome[name]} ({time.perf_counter() - start:.0f} s)")
-    return outcome

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pairzoo.commands.common import console
+from pairzoo.commands.common import console, positive_int
 from pairzoo.errors import PairzooError
 
 LIST_FORMATS = ("table", "csv", "json", "markdown")
@@ -176,6 +176,7 @@ def cmd_release(args) -> int:
     with loading_tensorflow(err):
         from pairzoo.release import release_all
     outcome = release_all(args.pattern, card_source=args.card_data, force=args.force,
+                          workers=args.workers,
                           say=lambda line: err.print(line, highlight=False))
     written = [name for name, state in outcome.items() if state == "written"]
     console().print(f"{len(written)} written, {len(outcome) - len(written)} up to date; "
@@ -209,4 +210,6 @@ def add_parsers(commands) -> None:
                    help="the MNIST test split (t10k idx files) the cards are measured on")
     p.add_argument("--force", action="store_true",
                    help="rewrite entries that are up to date (their runs are reused)")
+    p.add_argument("--workers", type=positive_int,
+                   help="worker processes for the candidates (default 1: this process)")
     p.set_defaults(run=cmd_release)

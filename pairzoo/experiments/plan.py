@@ -12,6 +12,7 @@ no longer count instead of silently standing in for the new model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pairzoo.config import Preset
@@ -37,6 +38,7 @@ class PlannedRun:
     overrides: dict
     spec: RunSpec
     choice: dict = field(default_factory=dict)  # search runs: the grid point's own overrides
+    keep_model_in: Path | None = None  # also write the run folder here (pairzoo release)
 
     @property
     def run_id(self) -> str:

@@ -92,7 +92,20 @@ def train_row(run: PlannedRun, device: str | None = None, train_fn=None,
         result = train(run.spec, device=device, callbacks=callbacks)
     except DivergedError as error:
         return failed_row(run, "diverged", str(error), time.perf_counter() - start, versions)
+    if run.keep_model_in is not None:
+        _keep(result, run.keep_model_in)
     return make_row(run, result, time.perf_counter() - start, versions)
+
+
+def _keep(result, folder) -> None:
+    """The run's folder, for runs whose model is needed afterwards (release candidates). A
+    folder left by a run whose row never reached the store is that run's, unfinished: it goes."""
+    import shutil
+
+    from pairzoo.training import save_run
+
+    shutil.rmtree(folder, ignore_errors=True)
+    save_run(result, folder)
 
 
 def failed_row(run: PlannedRun, status: str, why: str, seconds: float, versions: dict) -> dict:
