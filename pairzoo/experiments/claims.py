@@ -242,8 +242,8 @@ def _checks(spec: ExperimentSpec, every: pd.DataFrame, fits: dict, index: int,
         pairs = ([([x], [y]) for x, y in itertools.product(a, b) if x is not y] if each
                  else [(a, b)])
         for x, y in pairs:
-            pair = f"{_short(x, claim, spec)} vs {_short(y, claim, spec)}"
-            who = _join(scope, pair if each else "")
+            who = _join(scope, f"{_short(x, claim, spec)} vs {_short(y, claim, spec)}"
+                        if each else "")
             if claim.kind == "more_variable":
                 checks.append(_spread_check(frame, index, claim, who, x, y))
             else:

@@ -53,3 +53,12 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
 def ok(frame: pd.DataFrame) -> pd.DataFrame:
     """The runs that finished normally (after `normalise`)."""
     return frame[frame["status"] == OK]
+
+
+def history_percent(values: list) -> list:
+    """A per-epoch accuracy series in percent. Keras logs fractions, and the store keeps its
+    histories as logged; a series already in percent (any value above 1) is left alone."""
+    finite = [v for v in values if v is not None]
+    if finite and max(finite) > 1:
+        return list(values)
+    return [None if v is None else v * 100 for v in values]
