@@ -78,11 +78,11 @@ class Analysis:
         """Effects and claims as Markdown sections (`forest`: the plot's relative path)."""
         hashes = "#" * level
         lines = [f"{hashes} Effects on {self.effects.attrs.get('metric', 'test_error')}", ""]
-        lines += [f"{self.effects.attrs.get('method', '')}. Effect: the level's mean minus "
-                  "the reference level's, in points (negative: lower); interactions are "
-                  "differences of differences.", ""]
         if len(self.effects):
-            lines += [markdown(self.effects_shown().drop(columns="note")
+            lines += [f"{self.effects.attrs.get('method', '')}. Effect: the level's mean minus "
+                      "the reference level's, in points (negative: lower); interactions are "
+                      "differences of differences.", "",
+                      markdown(self.effects_shown().drop(columns="note")
                                if not self.effects["note"].any() else self.effects_shown()), ""]
         else:
             lines += ["No factor with two levels and runs to compare.", ""]
@@ -103,7 +103,10 @@ class Analysis:
         """(effects, claims) as rich tables for the terminal."""
         from pairzoo.experiments.tables import rich_table
 
-        effects = rich_table(self.effects_shown(), f"{self.title}\n"
+        shown = self.effects_shown()
+        if not self.effects["note"].any():
+            shown = shown.drop(columns="note")
+        effects = rich_table(shown, f"{self.title}\n"
                              f"effects on {self.effects.attrs.get('metric')} (points): "
                              f"{self.effects.attrs.get('method')}")
         claims = rich_table(self.claims_shown(), f"{self.name}: the report's claims "

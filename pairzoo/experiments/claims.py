@@ -176,14 +176,20 @@ def _spread_check(frame: pd.DataFrame, index: int, claim: Claim, scope: str, a: 
     from scipy import stats
 
     def values(cells):
+        """Each run's distance from its own cell's median: cells pooled by their spread
+        alone, never by the differences between their means."""
         labels = {cell_label(c) for c in cells}
-        part = frame[frame["cell_label"].isin(labels)][claim.metric] if len(frame) else []
-        return pd.to_numeric(pd.Series(part), errors="coerce").dropna().to_numpy()
+        if not len(frame):
+            return np.array([])
+        part = frame[frame["cell_label"].isin(labels)]
+        metric = pd.to_numeric(part[claim.metric], errors="coerce")
+        return (metric - metric.groupby(part["cell_label"]).transform("median")).dropna(
+        ).to_numpy()
 
     xa, xb = values(a), values(b)
     if len(xa) < 2 or len(xb) < 2:
         return Check(index, scope, "sd A > sd B", "-", float("nan"), 1.0, ">")
-    sa, sb = float(np.std(xa, ddof=1)), float(np.std(xb, ddof=1))
+    sa, sb = float(np.std(xa, ddof=1)), float(np.std(xb, ddof=1))  # about each cell's median
     p = float(stats.levene(xa, xb, center="median").pvalue)
     ratio = sa / sb if sb else float("inf")
     return Check(index, scope, "sd A > sd B", f"sd {sa:.2f} against {sb:.2f}", ratio, 1.0,
