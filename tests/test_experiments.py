@@ -345,8 +345,9 @@ def test_learning_curves_are_written_from_store_rows_alone(tmp_path):
     store = ResultsStore(tmp_path / "s.jsonl")
     outcome = run_experiment(small_spec(), store, train_fn=fake_train([]))
     files = write_learning_curves(plan_frame(outcome["plan"], store), tmp_path / "curves", "t")
-    assert len(files) == 1 + 4  # overview + one per cell
-    assert all(f.read_bytes()[:4] == b"\x89PNG" for f in files)
+    assert len(files) == 2 * (1 + 4)  # overview + one per cell, each as PNG and SVG
+    assert all(f.read_bytes()[:4] == b"\x89PNG" for f in files if f.suffix == ".png")
+    assert all(b"<svg" in f.read_bytes()[:1000] for f in files if f.suffix == ".svg")
 
 
 def test_time_estimates_learn_from_finished_runs(tmp_path):
@@ -391,13 +392,13 @@ def test_reproduce_a_report_on_a_tiny_override(tmp_path, pairzoo_cli):
     plan = pairzoo_cli(*args, "--dry-run").stdout
     assert "004_table2" in plan and "4 runs to train" in plan
     result = pairzoo_cli(*args, "--no-plots")
-    assert "Table 2" in result.stdout and "9.3 ± 1.62" in result.stdout  # theirs beside ours
+    assert "Table 2" in result.stdout and "9.30 ± 1.62" in result.stdout  # theirs beside ours
     table = pd.read_csv(out / "004_table2.csv")
     assert list(table["test_error report"]) == [9.30, 16.10, 11.58, 20.59]
     assert list(table["runs"]) == [1, 1, 1, 1]
     assert "within 2σ" in (out / "004_table2.md").read_text()
     tables_only = pairzoo_cli(*args, "--tables-only", "--no-plots")
-    assert "runs to do" not in tables_only.stderr and "9.3 ± 1.62" in tables_only.stdout
+    assert "runs to do" not in tables_only.stderr and "9.30 ± 1.62" in tables_only.stdout
 
 
 @pytest.mark.parametrize("args, phrase", [

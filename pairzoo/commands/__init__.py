@@ -3,4 +3,5 @@ sub-commands with argparse; the command functions import the library lazily, so 
 parser (and `pairzoo --help`) never imports TensorFlow."""
 
 COMMAND_MODULES = ("pairzoo.commands.zoo", "pairzoo.commands.train",
-                   "pairzoo.commands.experiment", "pairzoo.commands.export")
+                   "pairzoo.commands.experiment", "pairzoo.commands.analysis",
+                   "pairzoo.commands.export")

@@ -97,7 +97,7 @@ def _report(spec, outcome, store, out_dir: Path, plots: bool, out) -> None:
     out.print(table.rich())
     write_table(table, out_dir, spec.name, spec.notes)
     if plots:
-        write_curves(frame, out_dir, spec.name, table.title)
+        write_curves(frame, out_dir, spec.name, table.title, table.marks())
 
 
 def _dry_run(specs, args, store, overrides, only) -> int:
@@ -237,7 +237,14 @@ def cmd_reproduce(args) -> int:
             raise PairzooError(f"{', '.join(specs_without)} has no [search]: the report "
                                "states its recipes")
     folder = RESULTS / (specs[0].report[:3] or specs[0].name)
-    return _run_specs(specs, args, args.store or folder / "runs.jsonl", args.out or folder)
+    store, out_dir = args.store or folder / "runs.jsonl", args.out or folder
+    code = _run_specs(specs, args, store, out_dir)
+    if not (args.dry_run or args.set or args.only or args.runs or args.search
+            or args.train_data or args.test_data):  # the report's own plan: its page
+        from pairzoo.experiments.pages import write_report_page
+
+        write_report_page(specs, store, out_dir, plots=not args.no_plots)
+    return code
 
 
 # --- results ------------------------------------------------------------------------------------

@@ -8,8 +8,11 @@
 
 Modules: `spec` (TOML specs, checked), `plan` (the runs a spec needs, content-derived run ids,
 time estimates), `store` (append-only JSON lines), `runner` (train what is missing),
-`selection` (the reports' recipe-selection rules), `tables` and `reporting` (pandas tables,
-ours beside the report's), `plots` (learning curves), `progress` (one display per experiment).
+`selection` (the reports' recipe-selection rules), `rows` (units and failed runs, read one
+way), `tables` and `reporting` (pandas tables, ours beside the report's, with 95 % CIs), `plots`
+and `forest` (learning curves, forest plots), `effects` and `claims` (effects with CIs and
+Holm-adjusted p-values; the reports' claims checked), `analysis` (`pairzoo effects`), `pages`
+(one page per report), `progress` (one display per experiment).
 
 Names resolve lazily, as in `pairzoo`: nothing here imports TensorFlow until a run trains.
 """
@@ -28,6 +31,7 @@ _API = {
     "choose": "selection",
     "spec_table": "reporting", "store_tables": "reporting",
     "write_learning_curves": "plots",
+    "analyses_for": "analysis", "effects_table": "effects", "check_claims": "claims",
 }
 
 __all__ = sorted(_API)

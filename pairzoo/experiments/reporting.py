@@ -1,5 +1,6 @@
-"""What an experiment leaves behind: its table (CSV for machines, Markdown for people, a rich
-table on the terminal), its learning curves, and, before anything runs, its plan and cost."""
+"""What an experiment leaves behind: its table (CSV for machines, Markdown for people, LaTeX
+for papers, a rich table on the terminal), its learning curves, its effects and claim verdicts
+with a forest plot, and, before anything runs, its plan and cost."""
 
 from __future__ import annotations
 
@@ -13,13 +14,18 @@ from pairzoo.experiments.plots import write_learning_curves
 from pairzoo.experiments.spec import ExperimentSpec
 from pairzoo.experiments.store import ResultsStore
 from pairzoo.experiments.tables import (
+    ALL_RUNS,
     display_frame,
+    latex,
     markdown,
     outside_rows,
     plan_summary,
     rich_table,
     summarise,
 )
+
+CI_NOTE = ("95 % CI: t interval of the mean, over our runs; for the report, from its mean, "
+           "std and run count.")
 
 
 @dataclass
@@ -32,24 +38,60 @@ class Table:
     name: str = ""  # file stem for its CSV, Markdown and curves
     frame: pd.DataFrame | None = None  # the runs behind it
 
+    converged: str = ""  # the spec's convergence criterion and its note, if it has one
+
     def rich(self):
         return rich_table(self.shown, self.title, self.outside)
 
-    def markdown(self, notes: str = "") -> str:
-        lines = [f"## {self.title}", "", markdown(self.shown), ""]
+    def body(self, notes: str = "") -> str:
+        """The table and what it needs said, without a heading."""
+        lines = [markdown(self.shown), "", CI_NOTE]
+        if self.converged and "runs used" in self.shown:
+            lines.append(f"Converged runs only: {self.converged}; the all-runs row counts.")
+        lines.append("")
         flagged = self.summary[self.outside]
         if len(flagged):
-            lines.append("Cells outside the report's mean ± 2 std: "
-                         + "; ".join(flagged["cell"]) + ".")
-            lines.append("")
-        cell_notes = [f"- {c}: {n}" for c, n in zip(self.summary["cell"],
-                                                    self.summary.get("note", []), strict=False)
-                      if n]
+            lines += ["Cells outside the report's mean ± 2 std: "
+                      + "; ".join(flagged["cell"]) + ".", ""]
+        every = self.summary.get("runs used", pd.Series(ALL_RUNS, index=self.summary.index))
+        cell_notes = [f"- {c}: {n}" for c, n, used in zip(
+            self.summary["cell"], self.summary.get("note", [""] * len(self.summary)), every,
+            strict=False) if n and used == ALL_RUNS]
         if cell_notes:
             lines += ["Notes:", *cell_notes, ""]
         if notes:
             lines += [notes.strip(), ""]
         return "\n".join(lines)
+
+    def markdown(self, notes: str = "") -> str:
+        return f"## {self.title}\n\n{self.body(notes)}"
+
+    def latex(self) -> str:
+        return latex(self.shown, self.title, f"tab:{self.name}")
+
+    def marks(self) -> dict:
+        """cell label -> the report's (mean, std or None) test error, for the plots."""
+        if "test_error report" not in self.summary:
+            return {}
+        every = self.summary.get("runs used", pd.Series(ALL_RUNS, index=self.summary.index))
+        return {cell: (mean, None if pd.isna(std) else std)
+                for cell, mean, std, used in zip(
+                    self.summary["cell"], self.summary["test_error report"],
+                    self.summary["test_error report std"], every, strict=True)
+                if pd.notna(mean) and used == ALL_RUNS}
+
+    def counts(self, metric: str = "test_error") -> dict:
+        """Cells (all runs) with a report figure: within 2σ, outside and better, worse."""
+        summary = self.summary
+        if f"{metric} outside" not in summary:
+            return {"cells": 0, "within": 0, "better": 0, "worse": 0}
+        every = summary.get("runs used", pd.Series(ALL_RUNS, index=summary.index))
+        rated = summary[summary[f"{metric} outside"].notna() & (every == ALL_RUNS)]
+        outside = rated[rated[f"{metric} outside"].astype(bool)]
+        lower_better = metric == "test_error"
+        better = (outside[f"{metric} mean"] < outside[f"{metric} report"]) == lower_better
+        return {"cells": len(rated), "within": len(rated) - len(outside),
+                "better": int(better.sum()), "worse": int((~better).sum())}
 
 
 def spec_table(spec: ExperimentSpec, plan: list[PlannedRun], store: ResultsStore,
@@ -62,8 +104,10 @@ def spec_table(spec: ExperimentSpec, plan: list[PlannedRun], store: ResultsStore
     summary = plan_summary(spec, plan, frame)
     title = f"{spec.name}: {spec.title}" if spec.title else spec.name
     shown = display_frame(summary, spec.metrics, spec.axis_names)
+    converged = (f"{spec.converged.label} ({spec.converged.note})".replace(" ()", "")
+                 if spec.converged else "")
     return Table(title, summary, shown, outside_rows(summary, spec.metrics), spec.metrics,
-                 spec.name, frame)
+                 spec.name, frame, converged)
 
 
 def store_tables(frame: pd.DataFrame, metrics: list[str]) -> list[Table]:
@@ -82,18 +126,23 @@ def store_tables(frame: pd.DataFrame, metrics: list[str]) -> list[Table]:
 
 
 def write_table(table: Table, out_dir: str | Path, name: str, notes: str = "") -> list[Path]:
+    """`name`.csv (every number), .md (for people) and .tex (a booktabs table)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv, md = out_dir / f"{name}.csv", out_dir / f"{name}.md"
+    csv, md, tex = (out_dir / f"{name}.{ext}" for ext in ("csv", "md", "tex"))
     table.summary.to_csv(csv, index=False)
     md.write_text(table.markdown(notes), encoding="utf-8")
-    return [csv, md]
+    tex.write_text(table.latex(), encoding="utf-8")
+    return [csv, md, tex]
 
 
-def write_curves(frame: pd.DataFrame, out_dir: str | Path, name: str, title: str) -> list[Path]:
+def write_curves(frame: pd.DataFrame, out_dir: str | Path, name: str, title: str,
+                 marks: dict | None = None) -> list[Path]:
+    """curves/`name`/: the overview and one figure per cell (PNG and SVG); `marks` are the
+    report's figures per cell (Table.marks())."""
     if frame.empty:
         return []
-    return write_learning_curves(frame, Path(out_dir) / "curves" / name, title)
+    return write_learning_curves(frame, Path(out_dir) / "curves" / name, title, marks)
 
 
 # --- the plan, before running ----------------------------------------------------------------

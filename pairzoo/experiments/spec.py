@@ -17,6 +17,18 @@
     model = "siamese_lenet5"           cell keys: model and axis levels
     share_weights = true
     test_error = [6.08, 0.80]          metric = [mean, std] (std may be left out)
+    [converged]                        what counts as a converged run: tables show cells
+    metric = "digit_accuracy"            with a run that fails it both ways (all runs, and
+    min = 50.0                           converged runs only); percent
+    [[contrast]]                       a factor the models carry: [[without, with], ...]
+    factor = "weight sharing"
+    pairs = [["two_tower_cnn_mlp", "siamese_cnn_mlp"]]
+    [[claim]]                          one statement of the report, checked on our runs
+    text = "auxiliary losses lower the error in every model"
+    kind = "lower"                     see CLAIM_KINDS; `cell` and `than` select cells
+    cell = { aux_weight = 1.0 }
+    than = { aux_weight = 0.0 }
+    per = ["model", "share_weights"]   one check per combination of these axes
 
 Unknown sections and keys are errors with close-match suggestions, like the presets'
 (pairzoo.config): a typo in a spec must never silently widen or shrink a grid.
@@ -41,11 +53,29 @@ METRICS = ("test_error", "test_accuracy", "f1", "auc", "digit_accuracy",
 RULES = ("lowest_train_loss", "best_accuracy", "cross_validation")
 SPECS_FOLDER = "experiments"  # inside the pairzoo.zoo_configs package data
 
-_SECTIONS = ("experiment", "overrides", "grid", "recipe", "adjust", "search", "report")
+_SECTIONS = ("experiment", "overrides", "grid", "recipe", "adjust", "search", "report",
+             "converged", "contrast", "claim")
 _EXPERIMENT_KEYS = ("name", "title", "report", "aliases", "models", "runs", "seed", "metrics",
                     "train_data", "test_data", "pairs_seed", "notes")
 _SEARCH_KEYS = ("rule", "grid", "runs", "folds", "seed", "overrides", "notes")
 _ADJUST_KEYS = ("when", "set")
+_CONVERGED_KEYS = ("metric", "min", "max", "note")
+_CONTRAST_KEYS = ("factor", "pairs", "note")
+# What a claim may state about the selected cells (`cell`, then `than` or `value`):
+#   lower / higher         cell's mean below / above than's (optionally `by` points or
+#                          `times` fold: a number = at least, [lo, hi] = between)
+#   best / worst           cell's mean better / worse than every other cell (of `among`);
+#                          for error metrics better is lower, for accuracies higher
+#   similar                within +-margin points of than's
+#   not_lower / not_higher not below (above) than's by more than `margin` points
+#   more_variable          cell's runs spread more than than's (Brown-Forsythe test)
+#   failures               `count` runs of the cell fail the [converged] criterion
+#   untested               recorded with its `reason`: our runs cannot check it
+CLAIM_KINDS = ("lower", "higher", "best", "worst", "similar", "not_lower", "not_higher",
+               "more_variable", "failures", "untested")
+CLAIM_METRICS = (*METRICS, "train_seconds")
+_CLAIM_KEYS = ("text", "kind", "cell", "than", "value", "per", "each", "by", "times",
+               "margin", "among", "metric", "count", "reason", "note")
 
 
 # --- the pieces of a spec --------------------------------------------------------------------
@@ -104,6 +134,62 @@ class ReportCell:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Converged:
+    """A run converged when `metric` (percent) is >= `min` and <= `max`: report 003's
+    Siamese2 has runs that stay finite but never learn the digits (digit accuracy < 50 %)."""
+
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    note: str = ""
+
+    def holds(self, values):
+        """Elementwise, for a pandas Series of the metric (NaN: not converged)."""
+        keep = values.notna()
+        if self.min is not None:
+            keep &= values >= self.min
+        if self.max is not None:
+            keep &= values <= self.max
+        return keep
+
+    @property
+    def label(self) -> str:
+        bounds = ([f"≥ {self.min:g} %"] if self.min is not None else []) + (
+            [f"≤ {self.max:g} %"] if self.max is not None else [])
+        return f"{self.metric.replace('_', ' ')} {' and '.join(bounds)}"
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """A factor that models carry rather than a grid axis: each pair is (without, with)."""
+
+    factor: str
+    pairs: tuple[tuple[str, str], ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One statement of a report, checkable on our runs (see CLAIM_KINDS)."""
+
+    text: str
+    kind: str
+    cell: dict = field(default_factory=dict, hash=False)  # axis -> level, or list of levels
+    than: dict = field(default_factory=dict, hash=False)
+    value: float | None = None  # compare with this number instead of `than`
+    per: tuple[str, ...] = ()  # one check per combination of these axes' levels
+    each: bool = False  # every selected cell against every other, not the groups' means
+    by: tuple | None = None  # (at least, at most) points; None where open
+    times: tuple | None = None  # (at least, at most) fold
+    margin: float = 0.0
+    among: dict = field(default_factory=dict, hash=False)  # best/worst: the cells compared
+    metric: str = "test_error"
+    count: int | None = None  # failures
+    reason: str = ""  # untested
+    note: str = ""
+
+
 @dataclass
 class ExperimentSpec:
     name: str
@@ -123,6 +209,9 @@ class ExperimentSpec:
     test_data: str | None = None
     pairs_seed: int | None = None  # set: every repetition trains on this seed's pairs
     notes: str = ""
+    converged: Converged | None = None
+    contrasts: list[Contrast] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
 
     @property
     def axis_names(self) -> list[str]:
@@ -264,6 +353,104 @@ def _search(data: dict) -> Search:
                   dict(data.get("overrides", {})), str(data.get("notes", "")))
 
 
+def _converged(data: dict) -> Converged:
+    _check_keys("converged.", data, _CONVERGED_KEYS)
+    metric = data.get("metric", "")
+    if metric not in METRICS:
+        raise ConfigError(f"converged.metric must be one of {', '.join(METRICS)}; got "
+                          f"{metric!r}")
+    bounds = {k: _want(f"converged.{k}", data[k], (int, float), "a number in percent")
+              for k in ("min", "max") if k in data}
+    if not bounds:
+        raise ConfigError("converged needs min or max (percent), e.g. min = 50.0")
+    return Converged(metric, bounds.get("min"), bounds.get("max"), str(data.get("note", "")))
+
+
+def _contrast(index: int, data: dict, models: list[str]) -> Contrast:
+    where = f"contrast[{index}]."
+    _check_keys(where, data, _CONTRAST_KEYS)
+    factor = _want(where + "factor", data.get("factor", ""), str, "a name")
+    pairs = _want(where + "pairs", data.get("pairs", []), list, "a list of [without, with]")
+    if not factor or not pairs:
+        raise ConfigError(f"{where}factor and pairs are required, e.g. factor = \"weight "
+                          "sharing\", pairs = [[\"two_tower_x\", \"siamese_x\"]]")
+    for pair in pairs:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(m in models for m in pair)):
+            raise ConfigError(f"{where}pairs: {pair!r} must be [without, with], two of the "
+                              f"experiment's models ({', '.join(models)})")
+    return Contrast(factor, tuple(tuple(p) for p in pairs), str(data.get("note", "")))
+
+
+def _selector(where: str, value: Any, spec: ExperimentSpec) -> dict:
+    """{axis: level or [levels]}: the cells a claim names."""
+    _want(where, value, dict, "a table of axis = level, e.g. { model = \"siamese_x\" }")
+    _check_keys(where + ".", value, spec.axis_names)
+    axes = {axis.name: axis for axis in spec.axes}
+    for key, wanted in value.items():
+        for level in (wanted if isinstance(wanted, list) else [wanted]):
+            known = (level in spec.models if key == "model"
+                     else axes[key].level(level) is not None)
+            if not known:
+                raise ConfigError(f"{where}.{key} = {level!r} is not a level of that axis")
+    return dict(value)
+
+
+def _bounds(where: str, value: Any) -> tuple | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value), None
+    if (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        return float(value[0]), float(value[1])
+    raise ConfigError(f"{where} must be a number (at least) or [at least, at most]; "
+                      f"got {value!r}")
+
+
+def _claim(index: int, data: dict, spec: ExperimentSpec) -> Claim:
+    where = f"claim[{index}]."
+    _check_keys(where, data, _CLAIM_KEYS)
+    text = _want(where + "text", data.get("text", ""), str, "the report's statement")
+    kind = data.get("kind", "")
+    if not text or kind not in CLAIM_KINDS:
+        raise ConfigError(f"{where}text is required and kind must be one of "
+                          f"{', '.join(CLAIM_KINDS)}; got kind {kind!r}")
+    metric = data.get("metric", "test_error")
+    if metric not in CLAIM_METRICS:
+        raise ConfigError(f"{where}metric must be one of {', '.join(CLAIM_METRICS)}")
+    cell = _selector(where + "cell", data.get("cell", {}), spec)
+    than = _selector(where + "than", data.get("than", {}), spec)
+    value = data.get("value")
+    if value is not None:
+        value = float(_want(where + "value", value, (int, float), "a number"))
+    pairwise = ("lower", "higher", "similar", "not_lower", "not_higher", "more_variable")
+    if kind != "untested" and not cell:
+        raise ConfigError(f"{where}cell is required: the cells the claim is about")
+    if kind in pairwise and not than and (value is None or kind == "more_variable"):
+        raise ConfigError(f"{where}{kind} needs `than` (the cells compared with)"
+                          + ("" if kind == "more_variable" else " or `value`"))
+    margin = data.get("margin", 0.0)
+    _want(where + "margin", margin, (int, float), "a number of points")
+    if kind == "similar" and not margin > 0:
+        raise ConfigError(f"{where}similar needs margin > 0 (points)")
+    if data.get("times") is not None and (kind not in ("lower", "higher") or not than):
+        raise ConfigError(f"{where}times needs kind lower or higher and `than` cells")
+    if kind == "failures" and not isinstance(data.get("count"), int):
+        raise ConfigError(f"{where}failures needs count (runs failing [converged])")
+    if kind == "failures" and spec.converged is None:
+        raise ConfigError(f"{where}failures needs a [converged] section")
+    if kind == "untested" and not data.get("reason"):
+        raise ConfigError(f"{where}untested needs a reason")
+    per = list(data.get("per", []))
+    _check_keys(where + "per: ", per, spec.axis_names)
+    return Claim(text, kind, cell, than, value, tuple(per), bool(data.get("each", False)),
+                 _bounds(where + "by", data.get("by")), _bounds(where + "times",
+                                                              data.get("times")),
+                 float(margin), _selector(where + "among", data.get("among", {}), spec),
+                 metric, data.get("count"), str(data.get("reason", "")),
+                 str(data.get("note", "")))
+
+
 # --- parsing ---------------------------------------------------------------------------------
 
 
@@ -305,6 +492,11 @@ def spec_from_dict(data: dict, source: str = "spec") -> ExperimentSpec:
             raise ConfigError(f"{source}: {sorted(clash)} is both searched and a grid axis")
     spec.report_cells = [_report_cell(i, entry, spec)
                          for i, entry in enumerate(data.get("report", []))]
+    if "converged" in data:
+        spec.converged = _converged(data["converged"])
+    spec.contrasts = [_contrast(i, entry, spec.models)
+                      for i, entry in enumerate(data.get("contrast", []))]
+    spec.claims = [_claim(i, entry, spec) for i, entry in enumerate(data.get("claim", []))]
     return spec
 
 

@@ -1,0 +1,84 @@
+"""The committed results pages: every link resolves, every report page shows its tables,
+effects, claims, forest plot and discussion, and the pages match what the stores give today."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "results"
+REPORTS = ["000", "001", "002", "003", "004"]
+# [text](target) and ![alt](target); the target ends at the first ")" or space
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def pages() -> list[Path]:
+    return [RESULTS / "README.md", *(RESULTS / r / "README.md" for r in REPORTS)]
+
+
+def links(page: Path) -> list[str]:
+    return [t for t in LINK.findall(page.read_text(encoding="utf-8"))
+            if not re.match(r"[a-z]+://", t) and not t.startswith("#")]
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_link_on_the_results_pages_exists(page):
+    assert page.is_file()
+    targets = links(page)
+    assert targets, f"{page} links nothing"
+    missing = [t for t in targets if not (page.parent / t.split("#")[0]).exists()]
+    assert not missing, f"{page.relative_to(REPO)} links missing files: {missing}"
+
+
+def test_results_readme_links_every_report_page():
+    targets = set(links(RESULTS / "README.md"))
+    assert {f"{r}/README.md" for r in REPORTS} <= targets
+
+
+@pytest.mark.parametrize("report", REPORTS)
+def test_each_report_page_shows_tables_effects_claims_plots_and_discussion(report):
+    from pairzoo.experiments.spec import specs_for_report
+
+    text = (RESULTS / report / "README.md").read_text(encoding="utf-8")
+    assert "## Discussion" in text and "95 % CI" in text and "Holm" in text
+    for spec in specs_for_report(report):
+        for piece in (f"{spec.name}.tex", f"curves/{spec.name}/overview.png",
+                      f"{spec.name}_forest.png", "### Effects on test_error",
+                      "### The report's claims"):
+            assert piece in text, (report, piece)
+        for claim in spec.claims:  # every claim with its verdict
+            assert claim.text.replace("|", "\\|") in text, (report, claim.text)
+        for stem in (f"curves/{spec.name}/overview", f"{spec.name}_forest"):
+            assert (RESULTS / report / f"{stem}.svg").is_file()  # vector beside each PNG
+
+
+@pytest.mark.parametrize("report", REPORTS)
+def test_report_pages_match_the_stores(report):
+    """A page regenerated now equals the committed one: run `pairzoo reproduce NNN
+    --tables-only` after changing a store, a spec or discussion.md."""
+    from pairzoo.experiments.analysis import analyse
+    from pairzoo.experiments.pages import report_page
+    from pairzoo.experiments.plan import plan_table
+    from pairzoo.experiments.reporting import spec_table
+    from pairzoo.experiments.runner import plan_frame
+    from pairzoo.experiments.spec import specs_for_report
+    from pairzoo.experiments.store import open_store
+
+    folder = RESULTS / report
+    store = open_store(folder / "runs.jsonl")
+    sections = []
+    for spec in specs_for_report(report):
+        plan = plan_table(spec)
+        frame = plan_frame(plan, store)
+        sections.append((spec, spec_table(spec, plan, store, frame), analyse(spec, frame)))
+    assert report_page(report, sections, folder) == (folder / "README.md").read_text(
+        encoding="utf-8"), f"results/{report}/README.md is stale: pairzoo reproduce {report} " \
+                           "--tables-only"
+
+
+def test_docs_state_the_004_optimizer_the_presets_use():
+    text = (REPO / "docs" / "EXPERIMENTS.md").read_text(encoding="utf-8")
+    assert "SGD assumed" not in text and "the presets use Adam" in text
