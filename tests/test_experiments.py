@@ -68,8 +68,9 @@ def small_spec(**search) -> object:
 # --- specs -----------------------------------------------------------------------------------
 
 
-SHIPPED_CELLS = {"000_table2": 4, "001_table1": 16, "001_table2": 8, "002_table1": 9,
-                 "003_table1": 3, "004_table1": 4, "004_table2": 4}
+SHIPPED_CELLS = {"000_table2": 4, "001_table1": 16, "001_table1_training_mode": 4,
+                 "001_table2": 8, "002_table1": 9, "002_table1_batch100": 9, "003_table1": 3,
+                 "004_table1": 4, "004_table2": 4}
 # pairzoo's own experiments (the accuracy frontier): no report, so figures are optional
 OWN_CELLS = {"frontier_best": 1, "frontier_best_t10k": 1, "frontier_ablation": 6}
 
@@ -102,8 +103,9 @@ def test_every_shipped_spec_is_tested():
 
 
 def test_report_lookup_by_number_file_name_alias_or_spec():
-    assert [s.name for s in specs_for_report("001")] == ["001_table1", "001_table2"]
-    assert [s.name for s in specs_for_report("1")] == ["001_table1", "001_table2"]
+    report_001 = ["001_table1", "001_table1_training_mode", "001_table2"]
+    assert [s.name for s in specs_for_report("001")] == report_001
+    assert [s.name for s in specs_for_report("1")] == report_001
     assert [s.name for s in specs_for_report("004_95cf85b2e47a957e.txt")] == [
         "004_table1", "004_table2"]
     assert [s.name for s in specs_for_report("borba")] == ["003_table1"]
