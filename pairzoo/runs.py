@@ -227,18 +227,22 @@ def check_run_dir(out_dir: str | Path, must_be_free: bool = True) -> Path:
         raise PairzooError(f"{out_dir} already exists and is not an empty folder; choose "
                            "another --out (a finished run is never overwritten)")
     parent = out_dir.parent
+    existing = parent  # the folders to come are made when saving; nothing is written now
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        probe = parent / f".pairzoo-write-probe-{os.getpid()}"
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        probe = existing / f".pairzoo-write-probe-{os.getpid()}"
         probe.mkdir()
         probe.rmdir()
     except OSError as e:
         raise PairzooError(f"cannot write a run folder in {parent} ({e.strerror or e}); "
                            "choose another --out") from None
-    free = shutil.disk_usage(parent).free
+    free = shutil.disk_usage(existing).free
     if free < MIN_FREE_BYTES:
-        raise PairzooError(f"only {free // 1024} kB free in {parent}; a run folder needs about "
-                           "1 MB: free some space or choose another --out")
+        raise PairzooError(f"only {free // 1024} kB of free space in {parent}; a run folder "
+                           "needs about 1 MB: free some space or choose another --out")
     return out_dir
 
 

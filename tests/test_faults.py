@@ -648,3 +648,91 @@ def test_console_script_refuses_a_corrupt_gzip_idx_file(tmp_path, tmp_path_facto
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert str(images) in lines[0] and "invalid block type" in lines[0]
     assert snapshot(tmp_path) == before
+
+
+# --- divergence and where a run goes (reliability classes 1 and 5) ---------------------------
+
+TINY_RUN = ["--set", "train.n_train=100", "--set", "train.n_test=100"]
+
+
+@pytest.mark.parametrize("args, phrase", [
+    (["--lr", "inf"], "--lr"),
+    (["--lr", "nan"], "--lr"),
+    (["--set", "train.learning_rate=nan"], "train.learning_rate must be a finite number"),
+    (["--set", "train.momentum=inf"], "train.momentum must be a finite number"),
+    (["--aux-weight", "nan"], "aux_weight must be a finite number"),
+])
+def test_non_finite_hyper_parameters_are_refused_up_front(args, phrase, tmp_path, capsys):
+    assert_refused(tmp_path, capsys, ["train", "siamese_argmax", *args], phrase)
+
+
+def test_a_diverging_run_exits_non_zero_and_writes_no_model(tmp_path, capsys):
+    """Progress lines came before it; the error is the last line, and nothing is written."""
+    before = snapshot(tmp_path)
+    code, _, err = cli(capsys, "train", "siamese_argmax", "--epochs", "2", "--lr", "1e6",
+                       *TINY_RUN)
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and "diverged in epoch" in last and "Lower the learning rate" in last
+    assert "Traceback" not in err and snapshot(tmp_path) == before
+
+
+def test_a_destination_that_cannot_be_written_fails_before_training(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root writes anywhere: use a read-only mount instead
+            pytest.skip("running as root; the read-only case is simulated below")
+        assert_refused(tmp_path, capsys, ["train", "siamese_argmax", "--out",
+                                          str(locked / "run"), *TINY_RUN], str(locked))
+    finally:
+        locked.chmod(0o700)
+
+
+def test_a_read_only_or_full_disk_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    """What a read-only filesystem and a full disk look like to pairzoo (os.mkdir failing with
+    EROFS; shutil.disk_usage reporting no room), checked before any training starts."""
+    import pairzoo.runs as runs
+
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if ".pairzoo-write-probe" in self.name:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    started = []
+    monkeypatch.setattr("pairzoo.training.train", lambda *a, **k: started.append(1))
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    line = assert_refused(tmp_path, capsys, ["train", "siamese_argmax", "--out",
+                                             str(tmp_path / "out" / "run"), *TINY_RUN],
+                          "Read-only file system", "--out")
+    assert str(tmp_path / "out") in line
+    monkeypatch.setattr(Path, "mkdir", real_mkdir)
+    monkeypatch.setattr(runs.shutil, "disk_usage",
+                        lambda path: SimpleNamespace(total=1, used=1, free=4096))
+    assert_refused(tmp_path, capsys, ["train", "siamese_argmax", *TINY_RUN], "free", "space")
+    assert not started  # refused before training, not after
+
+
+def test_a_finished_run_folder_is_never_overwritten(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"a finished run")
+    assert_refused(tmp_path, capsys, ["train", "siamese_argmax", "--out", str(run), *TINY_RUN],
+                   str(run), "already exists")
+
+
+def test_a_save_that_fails_names_the_path_and_the_cause(tmp_path, monkeypatch):
+    from pairzoo.training import save_run, train
+
+    result = train("siamese_argmax", seed=0, overrides={"train.epochs": 1, "train.n_train": 100,
+                                                        "train.n_test": 100})
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+
+    monkeypatch.setattr(type(result.history), "to_csv", disk_full)
+    with pytest.raises(PairzooError, match=r"could not save the run to .*run: No space left"):
+        save_run(result, tmp_path / "run")
+    assert not (tmp_path / "run").exists() and not list(tmp_path.glob(".run.partial*"))
