@@ -447,3 +447,13 @@ def test_a_diverged_run_is_stored_as_a_failed_row_and_not_retrained(tmp_path):
     assert rows[0]["status"] == rows[2]["status"] == "ok" and rows[0]["units"] == "percent"
     run_experiment(spec, ResultsStore(store.path), train_fn=diverges_on_seed_1)
     assert calls == [0, 1, 2]  # nothing retrained on resume
+
+
+def test_selection_reads_old_and_new_rows_alike():
+    """An old row's accuracy is a fraction, a new row's a percentage: best_accuracy must not
+    prefer the new convention's bigger numbers."""
+    rows = pd.DataFrame({
+        "model": ["m", "m"], "label": ["m lr=a", "m lr=b"], "history": [{}, {}],
+        "test_accuracy": [0.97, 95.0], "units": [None, "percent"]})
+    table = choose(rows, "best_accuracy")
+    assert chosen_labels(table) == {"m": "m lr=a"}  # 97 % beats 95 %

@@ -27,11 +27,15 @@ def final_train_loss(history: dict) -> float:
 
 
 def run_scores(rows: pd.DataFrame, rule: str) -> pd.Series:
-    """One number per run; what the rule averages."""
+    """One number per run; what the rule averages (accuracies in percent, whichever row
+    convention stored them; a failed run scores worst)."""
     if rule == "lowest_train_loss":
         return rows["history"].map(final_train_loss)
     if rule in ("best_accuracy", "cross_validation"):
-        return rows["test_accuracy"].astype(float).fillna(float("-inf"))
+        from pairzoo.experiments import rows as row_conventions
+
+        accuracy = row_conventions.normalise(rows)["test_accuracy"]
+        return accuracy.astype(float).fillna(float("-inf"))
     raise PairzooError(f"unknown selection rule {rule!r}")
 
 
