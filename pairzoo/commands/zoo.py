@@ -13,8 +13,8 @@ from pairzoo.errors import PairzooError
 LIST_FORMATS = ("table", "csv", "json", "markdown")
 # `pairzoo list` on a narrow terminal drops columns from the end of this order; `name` stays
 LIST_COLUMNS = ("name", "weights", "our error", "report figure", "head", "sharing", "params",
-                "family", "aux", "report", "report params", "recipe")
-DEFAULT_LIST_COLUMNS = LIST_COLUMNS[:-1]
+                "family", "aux", "report", "report params", "recipe", "notes")
+DEFAULT_LIST_COLUMNS = LIST_COLUMNS[:-2]
 
 
 def _cells(rows: list[dict], columns: list[str]) -> list[list[str]]:
@@ -38,6 +38,8 @@ def plain(columns: list[str], cells: list[list[str]], fmt: str = "plain") -> str
 def _columns(text: str | None) -> list[str]:
     if text is None:
         return list(DEFAULT_LIST_COLUMNS)
+    if text == "all":
+        return list(LIST_COLUMNS)
     chosen = [c.strip() for c in text.split(",") if c.strip()]
     unknown = [c for c in chosen if c not in LIST_COLUMNS]
     if unknown:
@@ -53,7 +55,7 @@ def cmd_list(args) -> int:
     if not rows:
         raise PairzooError(f"no model matches {args.pattern!r}; try `pairzoo list` for all")
     fmt = "markdown" if args.markdown else args.format
-    columns = _columns(args.columns)
+    columns = _columns("all" if args.markdown and not args.columns else args.columns)
     cells = _cells(rows, columns)
     if fmt == "markdown":  # docs/ZOO.md
         print(plain(columns, cells, "pipe"))
@@ -189,8 +191,10 @@ def add_parsers(commands) -> None:
     p.add_argument("pattern", nargs="?", default="*")
     p.add_argument("--format", choices=LIST_FORMATS, default="table",
                    help="table (default; plain columns when piped), csv, json, markdown")
-    p.add_argument("--columns", help=f"comma-separated, from: {', '.join(LIST_COLUMNS)}")
-    p.add_argument("--markdown", action="store_true", help=argparse.SUPPRESS)  # --format
+    p.add_argument("--columns", help=f"comma-separated, from: {', '.join(LIST_COLUMNS)}; "
+                   "or all")
+    # the older spelling of `--format markdown --columns all` (docs/ZOO.md)
+    p.add_argument("--markdown", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=cmd_list)
 
     p = commands.add_parser("show", help="one entry: its preset as TOML, its source, its "
