@@ -8,8 +8,9 @@ A full regeneration takes hours on 2 cores, too long to repeat often. This job t
 `pairzoo reproduce` would run for reports 000-004 (plan_table over the shipped specs at the
 presets' recipes, from empty stores), finds their distinct architectures and recipes
 (plan.cost_key), trains each twice in one process per model family (as a worker would: the
-first run traces, the second reuses the trace; --epochs caps the epochs timed, since a run
-costs trace + steps x step), and feeds those rows to the same TimeModel that
+first run traces, the second reuses the trace) for --epochs epochs, each timed, and scales
+each run to its recipe's epochs (its fixed part + epochs x the median later epoch). Those
+rows, as a store would hold them, go to the same TimeModel that
 `pairzoo reproduce --dry-run` uses. The totals per report are then those the dry run prints
 from an empty store, on the worker count reproduce would choose (plan.auto_workers).
 
@@ -76,16 +77,34 @@ def _timing_run(run, epochs: int | None):
 
 def measure_family(runs: list, epochs: int | None) -> list[dict]:
     """In a fresh process (its TF threads are the family's): each architecture twice, as a
-    worker trains it; the store rows, as reproduce would write them."""
+    worker trains it, timing every epoch; returns store-like rows scaled to the recipe's own
+    epochs: the run's fixed part (pairs, fresh weights, final evaluation; the trace in the
+    first epoch of the first run) + the recipe's epochs x the median later epoch."""
+    import statistics
+
+    import keras
+
     from pairzoo.experiments.runner import train_row
+
+    class EpochClock(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.marks = [time.perf_counter()]
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.marks.append(time.perf_counter())
 
     rows = []
     for run in runs:
         timed = _timing_run(run, epochs)
         for seed in (run.seed, run.seed + 1):
-            row = train_row(dataclasses.replace(timed, seed=seed))
-            rows.append({k: row[k] for k in ("model", "config", "recipe", "steps", "seconds",
-                                              "host", "pid")})
+            clock = EpochClock()
+            row = train_row(dataclasses.replace(timed, seed=seed), callbacks=[clock])
+            durations = [b - a for a, b in zip(clock.marks, clock.marks[1:], strict=False)]
+            epoch = statistics.median(durations[1:] or durations)
+            fixed = row["seconds"] - sum(durations) + durations[0] - epoch
+            seconds = fixed + run.preset.train.epochs * epoch
+            rows.append({**{k: row[k] for k in ("model", "config", "recipe", "host", "pid")},
+                         "steps": run.steps, "seconds": seconds})
     return rows
 
 
@@ -134,8 +153,8 @@ def estimate(plans: dict[str, list], times: TimeModel, cores: int, figure) -> di
                f"worker{'s' if workers > 1 else ''} ({pool_speedup(workers, cores):.2f}x): "
                f"about {format_duration(wall)} ({wall / 60:.1f} min)")
     total = sum(totals.values())
-    figure(f"all five reports: about {format_duration(total)} ({total / 60:.0f} min; issue 16's "
-           "target <= 60 min on 2 cores)")
+    figure(f"reports {', '.join(totals)} in all: about {format_duration(total)} "
+           f"({total / 60:.0f} min; issue 16's target for all five <= 60 min on 2 cores)")
     for report, runs in plans.items():
         by_model: dict[str, float] = {}
         for run in runs:
@@ -163,7 +182,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reports", nargs="+", default=list(REPORTS))
     parser.add_argument("--epochs", type=int, default=3,
-                        help="epochs per timed run (0: each recipe's own)")
+                        help="epochs per timed run, >= 2 (0: each recipe's own)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override for every run (e.g. a tiny recipe to try the job)")
     parser.add_argument("--from-stores", nargs="+", type=Path, metavar="STORE",
@@ -174,6 +193,8 @@ def main() -> None:
                         help="then regenerate this report for real and compare")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "reproduction.md")
     args = parser.parse_args()
+    if args.epochs == 1:
+        parser.error("--epochs 1 leaves no epoch after the traced one to time; use 2 or more")
     from pairzoo.config import parse_override
 
     overrides = dict(parse_override(item) for item in args.set)
