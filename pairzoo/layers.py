@@ -123,7 +123,7 @@ class BatchNormalization(layers.BatchNormalization):
     moving averages are updated as Keras does, in inference it uses the moving statistics.
     Config, weights (gamma, beta, moving_mean, moving_variance) and serialization are Keras's
     own; other backends, and what the kernel does not cover (masks, renorm, synchronized
-    statistics, other axes or ranks, scale/center off), take Keras's own code path.
+    statistics, other axes or ranks, scale/center off, float64), take Keras's own code path.
 
     One convention differs between the two and is corrected: the fused kernel returns the
     unbiased batch variance (x n/(n-1), PyTorch's convention for the running variance), while
@@ -134,12 +134,14 @@ class BatchNormalization(layers.BatchNormalization):
         rank = len(inputs.shape)
         return (backend.backend() == "tensorflow" and mask is None and not self.renorm
                 and not self.synchronized and self.scale and self.center
-                and rank in (2, 4) and self.axis in (-1, rank - 1))
+                and rank in (2, 4) and self.axis in (-1, rank - 1)
+                and backend.standardize_dtype(inputs.dtype) in ("float16", "bfloat16",
+                                                                 "float32"))
 
     def call(self, inputs, training=None, mask=None):
         if not self._fusable(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
-        import tensorflow as tf
+        import tensorflow as tf  # here only: other backends never import it
 
         # as Keras: statistics in float32 even under a mixed-precision policy
         x = tf.cast(inputs, "float32")

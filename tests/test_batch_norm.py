@@ -81,13 +81,17 @@ def test_the_tensorflow_graph_runs_one_fused_kernel():
 
 
 def test_inputs_the_kernel_does_not_cover_take_kerass_path():
-    """Rank 3, another axis, a mask: Keras's own code, and the same numbers."""
+    """Rank 3, another axis, float64, a mask: Keras's own code, and the same numbers."""
     rng = np.random.default_rng(2)
     x = rng.normal(size=(4, 5, 6)).astype("float32")
     for kwargs in ({}, {"axis": 1}):
         ours, theirs = BatchNormalization(**kwargs), keras.layers.BatchNormalization(**kwargs)
         np.testing.assert_allclose(ours(x, training=True), theirs(x, training=True), **TOLERANCE)
         np.testing.assert_allclose(ours.moving_variance, theirs.moving_variance, **TOLERANCE)
+    x64 = rng.normal(size=(8, 3)) * 1e3 + 1e6  # float32 would lose the digits that differ
+    ours, theirs = BatchNormalization(dtype="float64"), keras.layers.BatchNormalization(
+        dtype="float64")
+    np.testing.assert_allclose(ours(x64, training=True), theirs(x64, training=True), rtol=1e-12)
     mask = rng.uniform(size=(4, 5)) > 0.3
     ours, theirs = BatchNormalization(), keras.layers.BatchNormalization()
     np.testing.assert_allclose(ours(x, training=True, mask=mask),
