@@ -237,6 +237,7 @@ class TimeModel:
         self._firsts: dict[str, list[tuple[float, int]]] = {}  # key -> (seconds, steps)
         self._models: dict[str, str] = {}  # key -> model name
         self._seen: set[tuple] = set()  # (host, pid, key): that process has traced it
+        self._costs: dict | None = None  # costs(), until the next row
         self.prior = load_step_costs() if prior is None else prior
         for row in rows or []:
             self.add(row)
@@ -248,7 +249,7 @@ class TimeModel:
         workers = row.get("workers") or 1
         seconds = seconds * pool_speedup(workers) / workers  # as if alone on the machine
         key = cost_key(row["model"], row.get("config") or {}, row.get("recipe") or {})
-        self._models[key] = row["model"]
+        self._models[key], self._costs = row["model"], None
         process = (row.get("host"), row.get("pid"), key)
         if process in self._seen or row.get("pid") is None:
             self._steps.setdefault(key, []).append(seconds / steps)
@@ -259,7 +260,9 @@ class TimeModel:
     def costs(self) -> dict[str, dict]:
         """{cost key: {"model", "step", "trace"}} for every key timed: what step_costs.json
         holds."""
-        costs = {}
+        if self._costs is not None:
+            return self._costs
+        costs = self._costs = {}
         for key in {*self._steps, *self._firsts}:
             steady, firsts = self._steps.get(key), self._firsts.get(key, [])
             if steady:
