@@ -63,25 +63,40 @@ def worker(mode: str, model: str, seeds: list[int], recipe: dict) -> dict:
 
         from pairzoo.data import load_pairs
 
-        times = []
+        times, cpu = [], []
         for seed in seeds:
             pairs, test = load_pairs(recipe["train.n_train"], recipe["train.n_test"], seed)
+            start = time.process_time()
             times.append(torch_reference.train_once(
                 model, pairs.pairs, pairs.digits, seed, epochs=recipe["train.epochs"],
                 batch_size=recipe["train.batch_size"], lr=recipe["train.learning_rate"],
                 test_pairs=test.pairs, test_digits=test.digits,
                 every_epoch=mode == "torch_like"))
-        return {"seconds": times}
-    if mode == "bf16":
-        import keras
+            cpu.append(time.process_time() - start)
+        return {"seconds": times, "cpu": cpu}
+    import keras
 
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     from pairzoo.training import train
+
+    if mode == "bf16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+
+    class CpuClock(keras.callbacks.Callback):  # the CPU time of what train_seconds spans
+        def on_train_begin(self, logs=None):
+            self.start = time.process_time()
+
+        def on_train_end(self, logs=None):
+            self.seconds = time.process_time() - self.start
 
     engine = "fit" if mode == "fit" else "fast"
     overrides = {**recipe, **PAIRZOO.get(mode, {}), **(NO_BATCHNORM if mode == "nobn" else {})}
-    runs = [train(model, seed=s, overrides=overrides, engine=engine).metrics for s in seeds]
-    return {"seconds": [m["train_seconds"] for m in runs],
+    runs, cpu = [], []
+    for seed in seeds:
+        clock = CpuClock()
+        runs.append(train(model, seed=seed, overrides=overrides, engine=engine,
+                          callbacks=[clock]).metrics)
+        cpu.append(clock.seconds)
+    return {"seconds": [m["train_seconds"] for m in runs], "cpu": cpu,
             "test_error": [m["test_error"] for m in runs]}
 
 
@@ -183,12 +198,19 @@ def main() -> None:
 
     for model in args.models:
         solo: dict[str, list[float]] = {}
+        solo_cpu: dict[str, list[float]] = {}
         for rep in range(args.reps):
             for mode in (*PAIRZOO, *REFERENCES):  # alternating, one process each
-                solo.setdefault(mode, []).append(run(mode, model, [rep], recipe)["seconds"][0])
+                result = run(mode, model, [rep], recipe)
+                solo.setdefault(mode, []).append(result["seconds"][0])
+                solo_cpu.setdefault(mode, []).append(result["cpu"][0])
         med = {mode: statistics.median(times) for mode, times in solo.items()}
+        med_cpu = {mode: statistics.median(times) for mode, times in solo_cpu.items()}
         figure(f"{model} solo run seconds (median of {args.reps}): "
                + ", ".join(f"{mode} {seconds:.2f}" for mode, seconds in med.items()))
+        figure(f"{model} solo run CPU seconds, all threads (median of {args.reps}): "
+               + ", ".join(f"{mode} {seconds:.2f}" for mode, seconds in med_cpu.items())
+               + " (PyTorch's OpenMP threads spin while they wait: CPU time flatters pairzoo)")
         experiment = {mode: run(mode, model, list(range(args.experiment_runs)), recipe)
                       for mode in PAIRZOO}
         for mode, result in experiment.items():
@@ -205,6 +227,10 @@ def main() -> None:
                 figure(f"{model} {mode} {label}: {achieved / 1e9:.1f} GFLOP/s = "
                        f"{100 * achieved / peak:.0f} % of the {peak / 1e9:.0f} GFLOP/s FP32 peak "
                        f"({flops['forward'] / 1e6:.2f} MFLOP forward per pair)")
+            per_cpu = flops["every_epoch"] / statistics.median(result["cpu"][1:])
+            figure(f"{model} {mode} inside an experiment, per CPU-second: "
+                   f"{per_cpu / 1e9:.1f} GFLOP = {100 * per_cpu / PEAK_FLOPS_PER_CORE:.0f} % of "
+                   "one core's peak (the load-independent view of the same work)")
         for reference in REFERENCES:
             key = "plain" if reference == "torch_plain" else "every_epoch"
             achieved = run_flops(model, recipe)[key] / med[reference]
