@@ -227,10 +227,11 @@ def auto_workers(pending: int, seconds: float, cores: int | None = None) -> int:
 
 class TimeModel:
     """Trace and step seconds per architecture and recipe, learned from finished runs (the
-    store's and this session's); one never timed falls back to the same model's other
-    recipes, then the shipped measurements (step_costs.json), then the mean of everything
-    timed, then constants. Seconds are one process's, alone: a row trained beside others
-    (its `workers`) is scaled back by pool_speedup."""
+    store's and this session's). An architecture and recipe never timed here takes the
+    shipped measurement of it (step_costs.json), else the mean of the same model's other
+    recipes (timed here, else shipped), else the mean of everything timed, else constants.
+    Seconds are one process's, alone: a row trained beside others (its `workers`) is scaled
+    back by pool_speedup."""
 
     def __init__(self, rows: list[dict] | None = None, prior: dict | None = None):
         self._steps: dict[str, list[float]] = {}  # key -> seconds per step, traced runs aside
@@ -305,19 +306,16 @@ class TimeModel:
         return any(c["model"] == model for c in (*self.costs().values(),
                                                  *self.prior.values()))
 
-    def total(self, runs: list[PlannedRun], workers: int = 1, cores: int | None = None,
-              traced: set[str] | None = None) -> float:
+    def total(self, runs: list[PlannedRun], workers: int = 1, cores: int | None = None) -> float:
         """Wall seconds for `runs` on `workers` processes: every run's steps, one trace per
-        architecture and worker that trains it (none for those in `traced`), sped up by the
-        pool."""
+        architecture and worker that trains it, sped up by the pool."""
         by_key: dict[str, list[PlannedRun]] = {}
         for run in runs:
             by_key.setdefault(run_cost_key(run), []).append(run)
         serial = 0.0
-        for key, group in by_key.items():
+        for group in by_key.values():
             trace, step = self.run_costs(group[0])
-            traces = 0 if key in (traced or set()) else min(workers, len(group))
-            serial += traces * trace + sum(run.steps for run in group) * step
+            serial += min(workers, len(group)) * trace + sum(run.steps for run in group) * step
         return serial / pool_speedup(workers, cores)
 
 
