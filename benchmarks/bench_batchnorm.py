@@ -7,7 +7,9 @@ Three batch norms, in the fast path's traced epoch (1,000 pairs, Adam 1e-3, batc
   Keras does, from the biased batch variance);
 - keras: keras.layers.BatchNormalization (tf.nn.moments + tf.nn.batch_normalization);
 - fused_ema: the kernel updating the moving statistics itself (exponential_avg_factor), which
-  is PyTorch's convention (unbiased variance), not Keras's: what matching Keras costs.
+  is PyTorch's convention (unbiased variance), not Keras's: what matching Keras costs;
+- onepass (a candidate, training mode only): shifted one-pass moments (E[d^2] - E[d]^2 with
+  d = x - one sample per channel) and y = x * scale + offset, autodiff for the gradient.
 Later epochs: one process per model holds a trainer of each kind and alternates their epochs,
 so all three see the same machine. First epochs (tracing included): a fresh process per run,
 the kinds alternating, --reps times. Each figure is given as wall time and as the process's
@@ -27,7 +29,7 @@ import time
 
 import pairzoo  # noqa: F401  (first: its quiet start must precede TensorFlow's import)
 
-KINDS = ("fused", "keras", "fused_ema")
+KINDS = ("fused", "keras", "fused_ema", "onepass")
 RECIPE = {"train.optimizer": "adam", "train.learning_rate": 1e-3, "train.batch_size": 100,
           "train.n_train": 1000, "train.n_test": 1000}
 
@@ -41,7 +43,8 @@ def _use(kind: str):
 
     blocks.BatchNormalization = {"fused": layers.BatchNormalization,
                                  "keras": keras.layers.BatchNormalization,
-                                 "fused_ema": _fused_ema_layer()}[kind]
+                                 "fused_ema": _fused_ema_layer(),
+                                 "onepass": _onepass_layer()}[kind]
 
 
 def _fused_ema_layer():
@@ -65,6 +68,33 @@ def _fused_ema_layer():
             return tf.reshape(y, tf.shape(inputs))
 
     return FusedEma
+
+
+def _onepass_layer():
+    import tensorflow as tf
+
+    from pairzoo.layers import BatchNormalization
+
+    class OnePass(BatchNormalization):
+        def call(self, inputs, training=None, mask=None):
+            if not (training and self.trainable) or not self._fusable(inputs, mask):
+                return super().call(inputs, training=training, mask=mask)
+            axes = list(range(len(inputs.shape) - 1))
+            # a sample per channel as the shift keeps E[d^2] - E[d]^2 free of cancellation
+            shift = tf.stop_gradient(inputs[(0,) * len(axes)])
+            d = inputs - shift
+            mean_d = tf.reduce_mean(d, axes)
+            variance = tf.reduce_mean(tf.square(d), axes) - tf.square(mean_d)
+            mean = mean_d + shift
+            momentum = self.momentum
+            self.moving_mean.assign(self.moving_mean * momentum
+                                    + tf.stop_gradient(mean) * (1.0 - momentum))
+            self.moving_variance.assign(self.moving_variance * momentum
+                                        + tf.stop_gradient(variance) * (1.0 - momentum))
+            scale = self.gamma * tf.math.rsqrt(variance + self.epsilon)
+            return inputs * scale + (self.beta - mean * scale)
+
+    return OnePass
 
 
 def _timed(fn) -> tuple[float, float]:
@@ -136,6 +166,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="fresh processes per kind")
     parser.add_argument("--epochs", type=int, default=8, help="later epochs timed per kind")
     parser.add_argument("--models", nargs="+", default=["siamese_fullyconv", "siamese_resnet"])
+    parser.add_argument("--later-only", action="store_true", help="skip the first epochs")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -154,7 +185,10 @@ def main() -> None:
         for i, measure in enumerate(("wall", "CPU")):
             print(f"{model} later epochs, {measure}: keras / fused "
                   f"{later['keras'][i] / later['fused'][i]:.2f}x, fused / fused_ema "
-                  f"{later['fused'][i] / later['fused_ema'][i]:.2f}x")
+                  f"{later['fused'][i] / later['fused_ema'][i]:.2f}x, keras / onepass "
+                  f"{later['keras'][i] / later['onepass'][i]:.2f}x")
+        if args.later_only:
+            continue
         firsts = {kind: [] for kind in KINDS}
         for rep in range(args.reps):
             for kind in KINDS:  # alternating, a fresh process each
