@@ -141,9 +141,9 @@ def report(result: dict, label: str) -> list[str]:
     total = sum(seconds for _, _, seconds in ops)
     intra, inter = result["threads"]
     lines = [f"### {result['model']}{label}", "",
-             f"- epoch wall time {result['wall']:.3f} s under the profiler (median machine "
-             f"load: see above); op time {total / result['epochs']:.3f} s per epoch on TF's "
-             f"threads (intra {intra}, inter {inter}): ops busy "
+             f"- epoch wall time {result['wall']:.3f} s under the profiler (the machine's "
+             f"load: see the `uptime` lines); op time {total / result['epochs']:.3f} s per "
+             f"epoch on TF's threads (intra {intra}, inter {inter}): ops busy "
              f"{100 * total / result['epochs'] / (result['wall'] * max(inter, 1)):.0f} % of "
              f"{max(inter, 1)} thread(s) x wall", ""]
     for title, key in (("phase", lambda n, t: phase(n, scope)), ("kind of layer", kind),
