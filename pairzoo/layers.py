@@ -1,4 +1,5 @@
-"""pairzoo's custom layers: all serializable, all `keras.ops` only (any backend, TFLite builtins).
+"""pairzoo's custom layers: all serializable, all `keras.ops` only (any backend, TFLite builtins),
+except where TensorFlow has a faster kernel for the same arithmetic (BatchNormalization).
 
 Registered under the package name "pairzoo", so `keras.models.load_model` finds them once
 `pairzoo` (or `pairzoo.layers`) has been imported.
@@ -7,7 +8,7 @@ Registered under the package name "pairzoo", so `keras.models.load_model` finds 
 from __future__ import annotations
 
 import numpy as np
-from keras import layers, ops, saving
+from keras import backend, layers, ops, saving
 
 from pairzoo.interface import KERAS_PACKAGE as PACKAGE
 
@@ -109,3 +110,59 @@ class TrainingOnly(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "layer": saving.serialize_keras_object(self.layer)}
+
+
+@saving.register_keras_serializable(package=PACKAGE)
+class BatchNormalization(layers.BatchNormalization):
+    """Keras's batch norm, computed by one fused kernel on TensorFlow.
+
+    Keras 3 computes it on TensorFlow as `tf.nn.moments` + `tf.nn.batch_normalization`, a
+    handful of small ops per layer; at batch 100 their per-op cost, not arithmetic, is the
+    bill. Here the TensorFlow backend calls FusedBatchNormV3 (NHWC; dense features (N, C) go
+    through it as (N, 1, 1, C)): in training it normalises with the batch statistics and the
+    moving averages are updated as Keras does, in inference it uses the moving statistics.
+    Config, weights (gamma, beta, moving_mean, moving_variance) and serialization are Keras's
+    own; other backends, and what the kernel does not cover (masks, renorm, synchronized
+    statistics, other axes or ranks, scale/center off, float64), take Keras's own code path.
+
+    One convention differs between the two and is corrected: the fused kernel returns the
+    unbiased batch variance (x n/(n-1), PyTorch's convention for the running variance), while
+    Keras averages the biased one into moving_variance; n = N (x H x W) values per channel.
+    """
+
+    def _fusable(self, inputs, mask) -> bool:
+        rank = len(inputs.shape)
+        return (backend.backend() == "tensorflow" and mask is None and not self.renorm
+                and not self.synchronized and self.scale and self.center
+                and rank in (2, 4) and self.axis in (-1, rank - 1)
+                and backend.standardize_dtype(inputs.dtype) in ("float16", "bfloat16",
+                                                                 "float32"))
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fusable(inputs, mask):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf  # here only: other backends never import it
+
+        # as Keras: statistics in float32 even under a mixed-precision policy
+        x = tf.cast(inputs, "float32")
+        dense, channels = len(x.shape) == 2, x.shape[-1]
+        if dense:
+            x = tf.reshape(x, (-1, 1, 1, channels))  # (N, C) -> (N, 1, 1, C)
+        gamma, beta = tf.cast(self.gamma, "float32"), tf.cast(self.beta, "float32")
+        if training and self.trainable:
+            y, mean, unbiased = tf.compat.v1.nn.fused_batch_norm(
+                x, gamma, beta, epsilon=self.epsilon, is_training=True)
+            n = tf.cast(tf.size(x) // channels, "float32")
+            variance = unbiased * ((n - 1.0) / n)  # Keras averages the biased one
+            momentum = self.momentum
+            self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
+            self.moving_variance.assign(
+                self.moving_variance * momentum + variance * (1.0 - momentum))
+        else:
+            y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                x, gamma, beta, mean=tf.cast(self.moving_mean, "float32"),
+                variance=tf.cast(self.moving_variance, "float32"), epsilon=self.epsilon,
+                is_training=False)
+        if dense:
+            y = tf.reshape(y, (-1, channels))
+        return tf.cast(y, self.compute_dtype)

@@ -354,12 +354,12 @@ def test_learning_curves_are_written_from_store_rows_alone(tmp_path):
 
 def test_time_estimates_learn_from_finished_runs(tmp_path):
     run = plan_table(small_spec())[0]
-    times = plan_module.TimeModel()
+    times = plan_module.TimeModel(prior={})
     guess = times.seconds(run)
-    assert guess == pytest.approx(plan_module.RUN_OVERHEAD_SECONDS
+    assert guess == pytest.approx(plan_module.FALLBACK_TRACE_SECONDS
                                   + run.steps * plan_module.FALLBACK_STEP_SECONDS)
     times.add({"model": run.model, "steps": run.steps, "seconds": 10 * run.steps})
-    assert times.seconds(run) == pytest.approx(10 * run.steps)
+    assert times.seconds(run, traced=True) == pytest.approx(10 * run.steps)
 
 
 # --- the commands, through the real entry point ----------------------------------------------

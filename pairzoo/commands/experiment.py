@@ -40,11 +40,37 @@ def _run_specs(specs, args, store_path: Path, out_dir: Path) -> int:
     if args.dry_run:
         return _dry_run(specs, args, store, overrides, only)
     out = console()
+    if not getattr(args, "tables_only", False):
+        choice = _choose_workers(args, _plan_frame(specs, args, store, overrides, only))
+        if choice:
+            out.print(f"training in {choice}", highlight=False)
     with _dispatcher(args) as dispatcher:
         for spec in specs:
             _run_spec(spec, args, store, overrides, only, out_dir, out, dispatcher)
     out.print(f"store: {store.path}  tables: {out_dir}", highlight=False)
     return 0
+
+
+def _choose_workers(args, frame) -> str | None:
+    """Sets args.workers for the local engine when the user gave none: two worker processes
+    when the plan keeps them busy (plan.auto_workers), else this process. Returns where and
+    why, or None when there was nothing to choose (--workers given, Ray, under two runs)."""
+    import os
+
+    from pairzoo.experiments.plan import auto_workers, format_duration
+
+    if args.engine != "local" or args.workers is not None:
+        return None
+    to_run, seconds = int(frame["to run"].sum()), float(frame["seconds"].sum())
+    args.workers = auto_workers(to_run, seconds)
+    if args.workers == 1 and to_run < 2:
+        return None
+    why = (f"{to_run} runs to train, about {format_duration(seconds)} in one process, "
+           f"{os.cpu_count()} cores")
+    if args.workers == 1:
+        return f"this process, chosen for this plan ({why}; --workers N for worker processes)"
+    return (f"{args.workers} worker processes, chosen for this plan ({why}; --workers 1 to "
+            "train in this process)")
 
 
 def _dispatcher(args):
@@ -100,14 +126,16 @@ def _report(spec, outcome, store, out_dir: Path, plots: bool, out) -> None:
         write_curves(frame, out_dir, spec.name, table.title, table.marks())
 
 
-def _dry_run(specs, args, store, overrides, only) -> int:
+def _plan_frame(specs, args, store, overrides, only, workers: int = 1, times=None):
+    """One row per experiment stage (cells, runs, done, shared, to run, estimated time on
+    `workers` processes): what a dry run prints and the worker choice reads."""
     import pandas as pd
-    from rich.table import Table
 
-    from pairzoo.experiments.plan import TimeModel, format_duration, plan_search, plan_table
+    from pairzoo.experiments.plan import TimeModel, plan_search, plan_table
     from pairzoo.experiments.reporting import plan_rows
 
-    rows, seen, times = [], set(), TimeModel(store.rows())
+    rows, seen = [], set()
+    times = times or TimeModel(store.rows())
     data = {"train_data": args.train_data, "test_data": args.test_data}
     for spec in specs:
         plans = {}
@@ -115,8 +143,21 @@ def _dry_run(specs, args, store, overrides, only) -> int:
             plans["search"] = plan_search(spec, runs=args.search_runs, overrides=overrides,
                                           only=only, **data)
         plans["table"] = plan_table(spec, runs=args.runs, overrides=overrides, only=only, **data)
-        rows += plan_rows(spec, plans, store, seen, times)
-    frame = pd.DataFrame(rows)
+        rows += plan_rows(spec, plans, store, seen, times, workers=workers)
+    return pd.DataFrame(rows)
+
+
+def _dry_run(specs, args, store, overrides, only) -> int:
+    from rich.table import Table
+
+    from pairzoo.experiments.plan import TimeModel, format_duration
+
+    times = TimeModel(store.rows())
+    frame = _plan_frame(specs, args, store, overrides, only, times=times)
+    choice = _choose_workers(args, frame)
+    workers = args.workers or 1
+    if workers > 1:  # the estimates for the processes that will train them
+        frame = _plan_frame(specs, args, store, overrides, only, workers, times)
     columns = ["experiment", "stage", "cells", "runs", "done", "shared", "to run", "estimate"]
     table = Table(title=f"plan (store {store.path})", title_justify="left")
     for column in columns:
@@ -125,8 +166,13 @@ def _dry_run(specs, args, store, overrides, only) -> int:
         table.add_row(*map(str, values))
     out = console()
     out.print(table)
+    where = ("one process" if workers == 1
+             else f"{workers} {'Ray actors' if args.engine == 'ray' else 'worker processes'}")
     out.print(f"{int(frame['to run'].sum())} runs to train, about "
-              f"{format_duration(frame['seconds'].sum())} on this machine.", highlight=False)
+              f"{format_duration(frame['seconds'].sum())} on this machine with {where}.",
+              highlight=False)
+    if choice:
+        out.print(f"It would train in {choice}.", highlight=False)
     if frame["to run"].sum() == 0 and frame["runs"].sum() > 0:
         out.print(f"Every run is already in {store.path}: running the command rebuilds the "
                   "tables from it (as --tables-only does). To train them afresh, give another "
@@ -137,8 +183,8 @@ def _dry_run(specs, args, store, overrides, only) -> int:
                   "recipe, seed and data).", highlight=False)
     untimed = sorted({m for models in frame["untimed"] for m in models})
     if untimed:
-        out.print(f"No timed run in the store yet for {', '.join(untimed)}: their time is "
-                  "guessed from a rough per-step cost.", highlight=False)
+        out.print(f"No timed run yet for {', '.join(untimed)}: their time is guessed from a "
+                  "rough per-step cost.", highlight=False)
     if args.search:
         out.print("The table's runs depend on what the search chooses; counted here at the "
                   "presets' recipes.", highlight=False)
@@ -168,8 +214,9 @@ def _add_run_options(p) -> None:
                    help="local: this process, or --workers processes here (default); "
                         "ray: Ray actors, a local instance or --address's cluster")
     p.add_argument("--workers", type=positive_int,
-                   help="worker processes (local, default 1: this process) or Ray actors "
-                        "(default: one per CPU of the Ray cluster)")
+                   help="worker processes (local; default: two on a machine with 2 or more "
+                        "cores when the plan has enough runs to train, else this process) or "
+                        "Ray actors (default: one per CPU of the Ray cluster)")
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a "
                    "local instance on loopback)")
     p.add_argument("--gpus-per-run", type=float, default=0.0, metavar="F",

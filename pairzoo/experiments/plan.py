@@ -11,6 +11,9 @@ no longer count instead of silently standing in for the new model.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +23,6 @@ from pairzoo.errors import ConfigError
 from pairzoo.experiments.spec import ExperimentSpec, _same, cell_label
 from pairzoo.registry import get_preset
 from pairzoo.runs import RunSpec, explicit_fields, run_id  # noqa: F401  (re-exported)
-
-# A rough cost model for models with no timed run in the store yet: siamese_fullyconv's
-# 300-step runs took 14-19 s on the shared 2-core CPU (about 0.05 s per step, tracing
-# included). Once a model has a finished run, its own timings replace this.
-FALLBACK_STEP_SECONDS = 0.04
-RUN_OVERHEAD_SECONDS = 2.0
 
 
 @dataclass
@@ -155,38 +152,166 @@ def _points(axes) -> list[list[tuple[str, Any, dict]]]:
 
 
 # --- time estimates --------------------------------------------------------------------------
+#
+# One model of time for `--dry-run`, the progress display, the automatic worker count and
+# benchmarks/bench_reproduction.py. A run costs `trace + steps x step`, in one process alone on
+# the machine: `trace` once per process and architecture (the fast path reuses its traced
+# epoch for the runs after), `step` per optimizer step (the per-epoch evaluation included).
+# Both are learned per architecture and recipe (cost_key) from finished runs: a run that was
+# the first of its architecture in its process paid the trace, the later ones did not. W
+# worker processes then finish the plan pool_speedup(W) times sooner than one process.
+
+# Used until some run of the model is timed (in the store, this session, or the shipped
+# step_costs.json that bench_reproduction.py writes): siamese_fullyconv's 300-step runs took
+# 14-19 s on the shared 2-core CPU.
+FALLBACK_STEP_SECONDS = 0.04
+FALLBACK_TRACE_SECONDS = 2.0
+# Two worker processes (one TF thread each) against one process, on the 2-core reference
+# machine: 1.23-1.29x (benchmarks/results/engines.md and training.md). More workers on more
+# cores are not measured here: counted as 0.63 of a process each, up to one per core.
+SPEEDUP_PER_WORKER = 0.63
+# --workers by default: a second worker imports TensorFlow and traces again (5-10 s), so the
+# pool starts only for plans that keep it busy.
+AUTO_POOL_MIN_RUNS = 4
+AUTO_POOL_MIN_SECONDS = 60.0
+STEP_COSTS = Path(__file__).with_name("step_costs.json")
+
+
+def cost_key(model: str, config: dict, recipe: dict) -> str:
+    """What a run's time depends on: the architecture (the model's non-default settings) and
+    the recipe's sizes and optimizer; not its learning rate, seed or data."""
+    sizes = {k: recipe.get(k) for k in ("batch_size", "n_train", "n_test", "optimizer")}
+    return json.dumps([model, config, sizes], sort_keys=True, separators=(",", ":"),
+                      default=str)
+
+
+def run_cost_key(run: PlannedRun) -> str:
+    return cost_key(run.model, explicit_fields(run.preset.model),
+                    dataclasses.asdict(run.preset.train))
+
+
+def pool_speedup(workers: int, cores: int | None = None) -> float:
+    """How many times sooner `workers` processes finish a plan than one process."""
+    cores = cores or os.cpu_count() or 1
+    return 1.0 if workers <= 1 else SPEEDUP_PER_WORKER * min(workers, cores)
+
+
+def auto_workers(pending: int, seconds: float, cores: int | None = None) -> int:
+    """The local engine's worker count when --workers is not given: one process, or (on >= 2
+    cores, for a plan of >= AUTO_POOL_MIN_RUNS runs and >= AUTO_POOL_MIN_SECONDS) two, or
+    one per two cores on bigger machines."""
+    cores = cores or os.cpu_count() or 1
+    if cores < 2 or pending < AUTO_POOL_MIN_RUNS or seconds < AUTO_POOL_MIN_SECONDS:
+        return 1
+    return min(max(2, cores // 2), pending)
 
 
 class TimeModel:
-    """Seconds per optimizer step for each model, learned from finished runs (the store's and
-    this session's); a model never timed falls back to the mean of those timed, then to a
-    constant."""
+    """Trace and step seconds per architecture and recipe, learned from finished runs (the
+    store's and this session's). An architecture and recipe never timed here takes the
+    shipped measurement of it (step_costs.json), else the mean of the same model's other
+    recipes (timed here, else shipped), else the mean of everything timed, else constants.
+    Seconds are one process's, alone: a row trained beside others (its `workers`) is scaled
+    back by pool_speedup."""
 
-    def __init__(self, rows: list[dict] | None = None):
-        self._per_step: dict[str, list[float]] = {}
+    def __init__(self, rows: list[dict] | None = None, prior: dict | None = None):
+        self._steps: dict[str, list[float]] = {}  # key -> seconds per step, traced runs aside
+        self._firsts: dict[str, list[tuple[float, int]]] = {}  # key -> (seconds, steps)
+        self._models: dict[str, str] = {}  # key -> model name
+        self._seen: set[tuple] = set()  # (host, pid, key): that process has traced it
+        self._costs: dict | None = None  # costs(), until the next row
+        self.prior = load_step_costs() if prior is None else prior
         for row in rows or []:
             self.add(row)
 
     def add(self, row: dict) -> None:
         steps, seconds = row.get("steps"), row.get("seconds")
-        if steps and seconds:
-            self._per_step.setdefault(row["model"], []).append(seconds / steps)
+        if not (steps and seconds):
+            return
+        workers = row.get("workers") or 1
+        seconds = seconds * pool_speedup(workers) / workers  # as if alone on the machine
+        key = cost_key(row["model"], row.get("config") or {}, row.get("recipe") or {})
+        self._models[key], self._costs = row["model"], None
+        process = (row.get("host"), row.get("pid"), key)
+        if process in self._seen or row.get("pid") is None:
+            self._steps.setdefault(key, []).append(seconds / steps)
+        else:
+            self._seen.add(process)
+            self._firsts.setdefault(key, []).append((seconds, steps))
 
-    def step_seconds(self, model: str) -> float | None:
-        samples = self._per_step.get(model) or [s for v in self._per_step.values() for s in v]
-        return sum(samples) / len(samples) if samples else None
+    def costs(self) -> dict[str, dict]:
+        """{cost key: {"model", "step", "trace"}} for every key timed: what step_costs.json
+        holds."""
+        if self._costs is not None:
+            return self._costs
+        costs = self._costs = {}
+        for key in {*self._steps, *self._firsts}:
+            steady, firsts = self._steps.get(key), self._firsts.get(key, [])
+            if steady:
+                step = sum(steady) / len(steady)
+                traces = [max(s - n * step, 0.0) for s, n in firsts]
+                trace = sum(traces) / len(traces) if traces else None
+            else:  # only traced runs: the usual trace taken off
+                step = sum(max(s - FALLBACK_TRACE_SECONDS, 0.5 * s) / n
+                           for s, n in firsts) / len(firsts)
+                trace = None
+            costs[key] = {"model": self._models[key], "step": step, "trace": trace}
+        return costs
 
-    def seconds(self, run: PlannedRun) -> float:
-        per_step = self.step_seconds(run.model)
-        if per_step is None:
-            return RUN_OVERHEAD_SECONDS + run.steps * FALLBACK_STEP_SECONDS
-        return run.steps * per_step
+    def _lookup(self, key: str, model: str) -> dict | None:
+        learned = self.costs()
+        for source in (learned, self.prior):
+            if key in source:
+                return source[key]
+        for source in (learned, self.prior):
+            same_model = [c for c in source.values() if c["model"] == model]
+            if same_model:
+                return _mean_cost(same_model)
+        return _mean_cost(list(learned.values())) if learned else None
+
+    def run_costs(self, run: PlannedRun) -> tuple[float, float]:
+        """(trace seconds, step seconds) for `run`."""
+        cost = self._lookup(run_cost_key(run), run.model)
+        if cost is None:
+            return FALLBACK_TRACE_SECONDS, FALLBACK_STEP_SECONDS
+        trace = cost["trace"] if cost.get("trace") is not None else FALLBACK_TRACE_SECONDS
+        return trace, cost["step"]
+
+    def seconds(self, run: PlannedRun, traced: bool = False) -> float:
+        """One run, in a process that has (traced=True) or has not yet traced its
+        architecture."""
+        trace, step = self.run_costs(run)
+        return run.steps * step + (0.0 if traced else trace)
 
     def timed(self, model: str) -> bool:
-        return model in self._per_step
+        return any(c["model"] == model for c in (*self.costs().values(),
+                                                 *self.prior.values()))
 
-    def total(self, runs: list[PlannedRun]) -> float:
-        return sum(self.seconds(run) for run in runs)
+    def total(self, runs: list[PlannedRun], workers: int = 1, cores: int | None = None) -> float:
+        """Wall seconds for `runs` on `workers` processes: every run's steps, one trace per
+        architecture and worker that trains it, sped up by the pool."""
+        by_key: dict[str, list[PlannedRun]] = {}
+        for run in runs:
+            by_key.setdefault(run_cost_key(run), []).append(run)
+        serial = 0.0
+        for group in by_key.values():
+            trace, step = self.run_costs(group[0])
+            serial += min(workers, len(group)) * trace + sum(run.steps for run in group) * step
+        return serial / pool_speedup(workers, cores)
+
+
+def _mean_cost(costs: list[dict]) -> dict:
+    traces = [c["trace"] for c in costs if c.get("trace") is not None]
+    return {"model": costs[0]["model"], "step": sum(c["step"] for c in costs) / len(costs),
+            "trace": sum(traces) / len(traces) if traces else None}
+
+
+def load_step_costs(path: Path | None = None) -> dict[str, dict]:
+    """The shipped measurements (benchmarks/bench_reproduction.py --write-costs), or {}."""
+    try:
+        return json.loads((path or STEP_COSTS).read_text())["costs"]
+    except (OSError, ValueError, KeyError):
+        return {}
 
 
 def format_duration(seconds: float) -> str:

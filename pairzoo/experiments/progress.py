@@ -9,7 +9,7 @@ import functools
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from pairzoo.experiments.plan import PlannedRun, TimeModel, format_duration
+from pairzoo.experiments.plan import PlannedRun, TimeModel, format_duration, pool_speedup
 
 
 def _epoch_summary(logs: dict) -> str:
@@ -62,7 +62,7 @@ class ExperimentProgress:
             left += self.times.seconds(self._current) * (1 - self._epochs_done / epochs)
         # runs in workers: half done on average; workers share the load
         left += self.times.total(self.running) / 2
-        return left / max(self.workers, 1)
+        return left / pool_speedup(self.workers)
 
     def _left(self) -> str:
         return f"about {format_duration(self.seconds_left())} left"

@@ -149,8 +149,10 @@ def write_curves(frame: pd.DataFrame, out_dir: str | Path, name: str, title: str
 
 
 def plan_rows(spec: ExperimentSpec, plans: dict[str, list[PlannedRun]], store: ResultsStore,
-              seen: set[str] | None = None, times: TimeModel | None = None) -> list[dict]:
-    """One row per stage of an experiment: cells, runs, already done, to run, estimated time.
+              seen: set[str] | None = None, times: TimeModel | None = None,
+              workers: int = 1) -> list[dict]:
+    """One row per stage of an experiment: cells, runs, already done, to run, estimated time
+    (on `workers` processes).
 
     `seen` holds the ids counted by earlier rows: a run two tables share is counted once, as
     it will be trained once."""
@@ -165,8 +167,8 @@ def plan_rows(spec: ExperimentSpec, plans: dict[str, list[PlannedRun]], store: R
             "experiment": spec.name, "stage": stage,
             "cells": len({run.label for run in plan}), "runs": len(plan),
             "done": len(plan) - len(pending), "shared": len(pending) - len(new),
-            "to run": len(new), "estimate": format_duration(times.total(new)),
-            "seconds": times.total(new),
+            "to run": len(new), "estimate": format_duration(times.total(new, workers)),
+            "seconds": times.total(new, workers),
             "untimed": sorted({run.model for run in new if not times.timed(run.model)}),
         })
     return rows

@@ -67,6 +67,7 @@ def execute(plan: list[PlannedRun], store: ResultsStore, *, title: str, train_fn
         finished = (dispatcher.run(pending, store, display) if dispatcher is not None
                     else _in_process(pending, store, display, train_fn, device))
         for run, row in finished:
+            row["workers"] = workers  # runs trained side by side: what its seconds mean
             store.append(row)  # the store's own writer, whichever engine trained the run
             display.run_finished(run, row)
             trained += 1

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from keras import layers
 
+from pairzoo.layers import BatchNormalization
 
-def batch_norm(name: str) -> layers.BatchNormalization:
+
+def batch_norm(name: str) -> BatchNormalization:
     """Batch norm with PyTorch's defaults (the reports' framework): its momentum 0.1 is Keras's
     0.9. Keras's own 0.99 leaves the moving statistics far from converged after the ~300 steps
-    of a 30-epoch run on 1,000 pairs, which costs test error at inference."""
-    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+    of a 30-epoch run on 1,000 pairs, which costs test error at inference. Keras's layer, fused
+    on TensorFlow (pairzoo.layers.BatchNormalization)."""
+    return BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
 
 def apply_norm_relu(x, batchnorm: bool, bn_after_relu: bool, name: str):
