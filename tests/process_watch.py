@@ -1,16 +1,20 @@
 """Which processes a test started, and which TCP sockets they listen on: read from /proc.
 
 A test must watch only its own processes (never the whole machine: another program, or the
-sibling xdist worker, would turn it red). Its processes are found two ways, both by pid:
+sibling xdist worker, would turn it red). Its processes are found by pid, three ways:
 - descendants: every process whose parent chain leads to a root pid the test started;
 - a tag: a unique environment variable the test sets for what it starts. Every process Ray or a
   pool starts inherits it, even one that daemonised (re-parented to init), and /proc/PID/environ
-  shows a process's environment at its start, so the test's own process is never matched.
+  shows a process's environment at its start, so the test's own process is never matched. But
+  a process that renames itself (Ray's, through setproctitle) may overwrite that area;
+- a folder: every process holding a file open in a folder the test made (each Ray process has
+  its stdout and stderr in the instance's folder).
 Linux only (/proc); the tests that use it skip elsewhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import threading
@@ -77,6 +81,23 @@ def tagged(tag: tuple[str, str]) -> set[int]:
         if marker in environ.split(b"\0") and alive(pid):
             found.add(pid)
     return found
+
+
+def holding(folder: Path) -> set[int]:
+    """Every live process with a file open in `folder` (or below it)."""
+    inside = os.path.realpath(folder) + os.sep
+    found = set()
+    for pid in _pids():
+        try:
+            fds = list((PROC / str(pid) / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                if os.readlink(fd).startswith(inside):
+                    found.add(pid)
+                    break
+    return {pid for pid in found if alive(pid)}
 
 
 def _listening_inodes() -> dict[int, tuple[str, int]]:

@@ -19,7 +19,15 @@ import time
 from pathlib import Path
 
 import pytest
-from process_watch import alive, descendants, describe, new_tag, tagged, wait_until_gone
+from process_watch import (
+    alive,
+    descendants,
+    describe,
+    holding,
+    new_tag,
+    tagged,
+    wait_until_gone,
+)
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -42,7 +50,7 @@ def _start(tmp_path: Path, *extra: str):
         [sys.executable, "-m", "pairzoo", *COMMAND, *extra, "--store", str(store),
          "--out", str(tmp_path / "out")], stdout=subprocess.DEVNULL, stderr=err, env=env)
     err.close()
-    return process, tag, store
+    return process, (tag, ray_dir), store
 
 
 def _wait_for(condition, process, timeout: float = 300) -> None:
@@ -57,12 +65,18 @@ def _stored_lines(store: Path) -> list[str]:
     return store.read_text().splitlines() if store.exists() else []
 
 
-def _kill_and_check(process, tag, store, tmp_path, signum):
-    ours = descendants(process.pid) | tagged(tag)
+def _marked(marks) -> set[int]:
+    """The processes carrying the test's tag or holding a file in its Ray folder."""
+    tag, ray_dir = marks
+    return tagged(tag) | holding(ray_dir)
+
+
+def _kill_and_check(process, marks, store, tmp_path, signum):
+    ours = descendants(process.pid) | _marked(marks)
     assert ours, "the experiment started no process"
     process.send_signal(signum)
     code = process.wait(timeout=GONE_WITHIN)
-    ours_alive = lambda: tagged(tag) | {pid for pid in ours if alive(pid)}  # noqa: E731
+    ours_alive = lambda: _marked(marks) | {pid for pid in ours if alive(pid)}  # noqa: E731
     left = wait_until_gone(ours_alive, GONE_WITHIN)
     assert not left, f"outlived the command: {describe(left)}"
     err = (tmp_path / "err.txt").read_text()
@@ -88,66 +102,82 @@ def _command_line(pid: int) -> str:
 # doing then; the slow variants wait until a run is stored, i.e. workers with TensorFlow loaded
 # are busy training (minutes on a busy 2-core machine).
 MOMENTS = {
-    "started": lambda process, tag, store: len(descendants(process.pid)) >= 3,  # tracker, 2 workers
+    # the resource tracker and two workers
+    "started": lambda process, marks, store: len(descendants(process.pid)) >= 3,
     # gcs_server, raylet and their helpers are up; the agents are still starting
-    "starting": lambda process, tag, store: len(tagged(tag)) >= 5,
+    "starting": lambda process, marks, store: len(_marked(marks)) >= 5,
     # ray.init has returned: the actors exist (Ray titles an actor's process ray::CLASS)
-    "running": lambda process, tag, store: any(
-        _command_line(pid).startswith("ray::RunWorker") for pid in tagged(tag)),
-    "training": lambda process, tag, store: bool(_stored_lines(store)),
+    "running": lambda process, marks, store: any(
+        _command_line(pid).startswith("ray::RunWorker") for pid in _marked(marks)),
+    "training": lambda process, marks, store: bool(_stored_lines(store)),
 }
 SLOW = pytest.mark.slow
 
 
-@pytest.mark.parametrize("signum, moment", [
-    (signal.SIGTERM, "started"),
-    (signal.SIGKILL, "started"),
-    pytest.param(signal.SIGTERM, "training", marks=SLOW),
-    pytest.param(signal.SIGKILL, "training", marks=SLOW),
+@pytest.mark.parametrize("signame, moment", [
+    ("SIGTERM", "started"),
+    ("SIGKILL", "started"),
+    pytest.param("SIGTERM", "training", marks=SLOW),
+    pytest.param("SIGKILL", "training", marks=SLOW),
 ])
-def test_a_killed_experiment_leaves_no_worker_process(tmp_path, signum, moment):
-    process, tag, store = _start(tmp_path)
-    _wait_for(lambda: MOMENTS[moment](process, tag, store), process)
-    _kill_and_check(process, tag, store, tmp_path, signum)
+def test_a_killed_experiment_leaves_no_worker_process(tmp_path, signame, moment):
+    process, marks, store = _start(tmp_path)
+    _wait_for(lambda: MOMENTS[moment](process, marks, store), process)
+    _kill_and_check(process, marks, store, tmp_path, getattr(signal, signame))
 
 
-@pytest.mark.parametrize("signum, moment", [
-    (signal.SIGKILL, "starting"),  # Ray's agents were left behind here (issue 13)
-    (signal.SIGTERM, "running"),
-    pytest.param(signal.SIGKILL, "training", marks=SLOW),
-    pytest.param(signal.SIGTERM, "training", marks=SLOW),
+@pytest.mark.parametrize("signame, moment", [
+    ("SIGKILL", "starting"),  # Ray's agents were left behind here (issue 13)
+    ("SIGTERM", "starting"),  # inside ray.init, whose own SIGTERM handler is active
+    ("SIGTERM", "running"),
+    pytest.param("SIGKILL", "training", marks=SLOW),
+    pytest.param("SIGTERM", "training", marks=SLOW),
 ])
-def test_a_killed_ray_experiment_leaves_no_ray_process(tmp_path, signum, moment):
+def test_a_killed_ray_experiment_leaves_no_ray_process(tmp_path, signame, moment):
     pytest.importorskip("ray")
-    process, tag, store = _start(tmp_path, "--engine", "ray")
-    _wait_for(lambda: MOMENTS[moment](process, tag, store), process)
-    _kill_and_check(process, tag, store, tmp_path, signum)
+    process, marks, store = _start(tmp_path, "--engine", "ray")
+    _wait_for(lambda: MOMENTS[moment](process, marks, store), process)
+    _kill_and_check(process, marks, store, tmp_path, getattr(signal, signame))
 
 
-# A driver that starts, under the watchdog's mark, one child that ignores SIGTERM and one that
-# left its parent (double fork: re-parented to init), then waits to be killed.
+# A driver that starts, under the watchdog's mark, a child that ignores SIGTERM and one that
+# left its parent (double fork: re-parented to init); then, unmarked, one that holds a file in
+# the instance's folder (as a Ray process whose renaming overwrote its environment) and one
+# that has nothing to do with the instance. Then it waits to be killed.
 WATCHED_DRIVER = """\
-import os, signal, subprocess, sys, time
+import os, subprocess, sys, time
+from pathlib import Path
 from pairzoo.experiments.ray_watchdog import Watchdog
-watchdog = Watchdog()
+folder = Path(sys.argv[1])
+watchdog = Watchdog(folder)
+folder.mkdir()
+sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
 stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
 with watchdog.mark():
     subprocess.Popen([sys.executable, "-c", stubborn])
-    subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.Popen("
-                      "[sys.executable, '-c', 'import time; time.sleep(600)'])"]).wait()
-    print("ready", flush=True)
+    subprocess.Popen([sys.executable, "-c", f"import subprocess; subprocess.Popen({sleeper})"]
+                     ).wait()
+subprocess.Popen(sleeper, stdout=(folder / "worker.out").open("w"))
+print(subprocess.Popen(sleeper).pid, flush=True)
 time.sleep(600)
 """
 
 
-def test_the_watchdog_ends_the_marked_processes_when_its_driver_is_killed(tmp_path):
-    tag = new_tag()
-    driver = subprocess.Popen([sys.executable, "-c", WATCHED_DRIVER], stdout=subprocess.PIPE,
-                              text=True, env={**os.environ, tag[0]: tag[1]})
-    assert driver.stdout.readline() == "ready\n"
-    orphan = tagged(tag) - descendants(driver.pid) - {driver.pid}
-    assert len(descendants(driver.pid)) >= 2 and orphan  # the watchdog, the stubborn child; init's
+def test_the_watchdog_ends_the_instances_processes_when_its_driver_is_killed(tmp_path):
+    tag, folder = new_tag(), tmp_path / "instance"
+    driver = subprocess.Popen([sys.executable, "-c", WATCHED_DRIVER, str(folder)],
+                              stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, tag[0]: tag[1]})
+    stranger = int(driver.stdout.readline())
+    children = descendants(driver.pid)  # the watchdog, the stubborn one, the file holder ...
+    orphan = tagged(tag) - children - {driver.pid}  # ... and the re-parented one
+    assert len(children) >= 4 and len(orphan) == 1 and holding(folder)
     driver.kill()
     driver.wait()
-    left = wait_until_gone(lambda: tagged(tag), GONE_WITHIN)
-    assert not left, f"outlived the driver: {describe(left)}"
+    left = wait_until_gone(lambda: (tagged(tag) | holding(folder)) - {stranger}, GONE_WITHIN)
+    try:
+        assert not left, f"outlived the driver: {describe(left)}"
+        assert alive(stranger), "the watchdog ended a process not of the instance"
+        assert not folder.exists()  # the instance's folder is removed with it
+    finally:
+        os.kill(stranger, signal.SIGKILL)

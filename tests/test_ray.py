@@ -29,6 +29,7 @@ from process_watch import (
     SocketWatch,
     descendants,
     describe,
+    holding,
     is_loopback,
     listening,
     new_tag,
@@ -73,6 +74,11 @@ def ray_env(tmp_path, monkeypatch):
     shutil.rmtree(ray_dir, ignore_errors=True)
 
 
+def instance(ray_env) -> set[int]:
+    """The processes of the test's Ray instance, by pid (see process_watch), but this one."""
+    return (tagged(ray_env["tag"]) | holding(ray_env["ray_dir"])) - {os.getpid()}
+
+
 def rows(path: Path) -> dict[str, dict]:
     return {row["run_id"]: row for row in map(json.loads, path.read_text().splitlines())}
 
@@ -88,14 +94,14 @@ def test_ray_engine_gives_the_local_engines_rows_and_listens_on_loopback_only(
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     with out.open("w") as stdout, err.open("w") as stderr:
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
-        instance = lambda: tagged(ray_env["tag"]) | descendants(process.pid)  # noqa: E731
-        with SocketWatch(instance) as watch:  # every socket the instance opens while it runs
-            process.wait(timeout=600)
+        with SocketWatch(lambda: instance(ray_env) | descendants(process.pid)) as watch:
+            process.wait(timeout=600)  # every socket the instance opens while it runs
     assert process.returncode == 0, err.read_text()
     assert watch.seen, "Ray listened on nothing: the watch saw no instance"
     assert not watch.beyond_loopback(), f"listening beyond loopback: {watch.beyond_loopback()}"
-    left = wait_until_gone(lambda: tagged(ray_env["tag"]), timeout=15)
+    left = wait_until_gone(lambda: instance(ray_env), timeout=15)
     assert not left, f"Ray processes outlived the command: {describe(left)}"
+    assert [p.name for p in ray_env["ray_dir"].iterdir()] == ["auth_token"]  # folder removed
     assert not RAY_LOG_LINE.search(err.read_text()), err.read_text()
 
     expected, got = rows(local), rows(on_ray)
@@ -119,14 +125,16 @@ def test_ray_started_from_a_process_that_imported_it_stays_on_loopback_and_retri
     ray.cloudpickle.register_pickle_by_value(test_engines)  # actors cannot import tests/
     monkeypatch.setenv("PAIRZOO_TEST_MARKERS", str(tmp_path))
     store = ResultsStore(tmp_path / "runs.jsonl")
-    with (SocketWatch(lambda: tagged(ray_env["tag"])) as watch,
+    # this process is Ray's driver here: its sockets count too (its core worker listens)
+    with (SocketWatch(lambda: instance(ray_env) | {os.getpid()}) as watch,
           make_dispatcher("ray", workers=2, train_fn=test_engines.dies_once) as dispatcher):
         run_experiment(test_engines.tiny_spec(), store, dispatcher=dispatcher)
         assert ray.is_initialized()
     assert not ray.is_initialized()  # stopped the instance it started
     assert watch.seen, "Ray listened on nothing: the watch saw no instance"
     assert not watch.beyond_loopback(), f"listening beyond loopback: {watch.beyond_loopback()}"
-    assert not wait_until_gone(lambda: tagged(ray_env["tag"]), timeout=15)
+    left = wait_until_gone(lambda: instance(ray_env), timeout=15)
+    assert not left, f"Ray processes outlived the instance: {describe(left)}"
     # Ray's switch and the environment are the caller's again
     assert switch == constants.ENABLE_RAY_CLUSTER and os.environ.get(LOCAL_ONLY_ENV) == variable
     stored = ResultsStore(store.path).rows()
@@ -178,7 +186,7 @@ def test_joining_what_is_not_a_ray_cluster_is_one_line_within_the_deadline(
     assert "Traceback" not in err
     assert seconds < 8 + 20  # the probe's deadline, and no second wait after it
     assert not (tmp_path / "runs.jsonl").exists() or not (tmp_path / "runs.jsonl").read_text()
-    assert not wait_until_gone(lambda: tagged(ray_env["tag"]), timeout=10)  # the probe too
+    assert not wait_until_gone(lambda: instance(ray_env), timeout=10)  # the probe too
 
 
 # Ray's output when a driver resolved a loopback address to the machine's own (issue 13).
@@ -233,10 +241,11 @@ def ray_cluster(home: Path, nodes: int, **env_extra):
             subprocess.run(command, env=env, capture_output=True, check=True, timeout=180)
         yield address, env
     finally:
-        for pid in tagged(tag):
+        cluster = lambda: tagged(tag) | holding(temp)  # noqa: E731
+        for pid in cluster():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        for pid in wait_until_gone(lambda: tagged(tag), timeout=10):  # Ray ignores SIGTERM
+        for pid in wait_until_gone(cluster, timeout=10):  # Ray ignores SIGTERM
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(temp, ignore_errors=True)

@@ -15,7 +15,8 @@ chooses (Ray 2.60):
   notebook) listened on every interface. So pairzoo sets both, checks the node's address after
   ray.init, and refuses to go on if it is not loopback;
 - token auth on, its token ours (see ray_folder: folder 0700, token 0600, checked);
-- its session files and sockets in that folder, not /tmp/ray; usage stats off; no dashboard;
+- its session files, sockets and logs in a folder of its own inside that one (not /tmp/ray),
+  removed when it stops (kept when Ray failed to start); usage stats off; no dashboard;
 - stopped with the command, however the command ends (see ray_watchdog).
 A cluster (--address or RAY_ADDRESS) is the cluster's business: its auth and paths apply. Joining
 it is tried first in a throwaway process with a deadline (Ray itself retries for many minutes,
@@ -31,6 +32,7 @@ import ipaddress
 import logging
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -206,6 +208,7 @@ class RayBackend:
         self._actors: dict = {}
         self._started_ray = False
         self._watchdog: Watchdog | None = None
+        self._keep_logs = False  # a failed start keeps the instance's folder: its logs
         self._saved_env: dict[str, str | None] = {}
         self._saved_local_only = None
 
@@ -248,26 +251,37 @@ class RayBackend:
         quiet = {"log_to_driver": False, "logging_level": logging.ERROR,
                  "configure_logging": True}
         on_sigterm = _sigterm_handler()  # ray.init replaces it with its own: put it back
+        terminated = False
         try:
             with _ray_output_captured() as captured:
                 try:
-                    if local:
-                        self._watchdog = Watchdog()
+                    if local:  # a folder per instance: the watchdog knows its processes
+                        folder = self.ray_dir / f"instance-{secrets.token_hex(4)}"  # by it
+                        self._watchdog = Watchdog(folder)
                         with self._watchdog.mark():
                             self.ray.init(num_cpus=os.cpu_count(), include_dashboard=False,
-                                          _node_ip_address="127.0.0.1",
-                                          _temp_dir=str(self.ray_dir / "session"), **quiet)
+                                          _node_ip_address="127.0.0.1", _temp_dir=str(folder),
+                                          **quiet)
                     else:
                         self.ray.init(address=self.address, **quiet)
                 except (ConnectionError, RuntimeError, ValueError) as error:
                     if not local:
                         raise PairzooError(join_failure(self.address, f"{captured()}\n{error}",
                                                         None)) from None
+                    self._keep_logs = True
                     raise PairzooError(f"could not start a local Ray instance: "
                                        f"{str(error).strip().splitlines()[0]}; Ray's logs are "
-                                       f"in {self.ray_dir / 'session'}") from None
+                                       f"in {self._watchdog.folder}") from None
+        except SystemExit as exit_:  # Ray's own handler took a SIGTERM during ray.init
+            if exit_.code != signal.SIGTERM or on_sigterm is None:
+                raise
+            terminated = True
         finally:
             _restore_sigterm_handler(on_sigterm)
+        if terminated:  # the caller's handler gets it, as if Ray had not been there (the
+            if callable(on_sigterm):  # CLI's stops as Ctrl-C does); ray.init was cut short
+                on_sigterm(signal.SIGTERM, None)  # either way
+            raise KeyboardInterrupt("SIGTERM")
 
     def _keep_on_loopback(self) -> None:
         self._set_env(LOCAL_ONLY_ENV, "0")
@@ -344,8 +358,8 @@ class RayBackend:
             with contextlib.suppress(Exception):
                 self.ray.shutdown()
             self._started_ray = False
-        if self._watchdog is not None:
-            self._watchdog.stop()
+        if self._watchdog is not None:  # it also removes the instance's folder, unless kept
+            self._watchdog.stop(keep_folder=self._keep_logs)
             self._watchdog = None
         self._restore_env()
 
