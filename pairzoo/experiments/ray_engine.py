@@ -255,8 +255,10 @@ class RayBackend:
         try:
             with _ray_output_captured() as captured:
                 try:
-                    if local:  # a folder per instance: the watchdog knows its processes
-                        folder = self.ray_dir / f"instance-{secrets.token_hex(4)}"  # by it
+                    if local:
+                        # a folder of the instance's own, by which the watchdog knows its
+                        # processes; short: Ray's socket paths (<= ~107 characters) are in it
+                        folder = self.ray_dir / f"i-{secrets.token_hex(4)}"
                         self._watchdog = Watchdog(folder)
                         with self._watchdog.mark():
                             self.ray.init(num_cpus=os.cpu_count(), include_dashboard=False,
