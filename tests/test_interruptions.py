@@ -38,22 +38,35 @@ COMMAND = ["experiment", "--model", "siamese_argmax", "--runs", "30", "--name", 
 GONE_WITHIN = 30  # seconds: SIGTERM, a grace period, SIGKILL, with room for a busy machine
 
 
-def _start(tmp_path: Path, *extra: str):
-    tag = new_tag()
-    ray_dir = Path(tempfile.mkdtemp(prefix="pzi"))  # short: Ray's socket paths live under it
-    env = {**os.environ, tag[0]: tag[1], "PAIRZOO_RAY_DIR": str(ray_dir),
-           "HOME": str(tmp_path)}
-    env.pop("RAY_ADDRESS", None)
-    store = tmp_path / "runs.jsonl"
-    err = (tmp_path / "err.txt").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pairzoo", *COMMAND, *extra, "--store", str(store),
-         "--out", str(tmp_path / "out")], stdout=subprocess.DEVNULL, stderr=err, env=env)
-    err.close()
-    return process, (tag, ray_dir), store
+@pytest.fixture
+def start(tmp_path):
+    """Starts the experiment (extra options: the engine); a test that fails before killing it
+    kills it in the end (the pool's workers and the watchdog follow)."""
+    started = []
+
+    def start_experiment(*extra: str):
+        tag = new_tag()
+        ray_dir = Path(tempfile.mkdtemp(prefix="pzi"))  # short: Ray's socket paths under it
+        env = {**os.environ, tag[0]: tag[1], "PAIRZOO_RAY_DIR": str(ray_dir),
+               "HOME": str(tmp_path)}
+        env.pop("RAY_ADDRESS", None)
+        store = tmp_path / "runs.jsonl"
+        with (tmp_path / "err.txt").open("w") as err:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "pairzoo", *COMMAND, *extra, "--store", str(store),
+                 "--out", str(tmp_path / "out")], stdout=subprocess.DEVNULL, stderr=err,
+                env=env)
+        started.append(process)
+        return process, (tag, ray_dir), store
+
+    yield start_experiment
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
-def _wait_for(condition, process, timeout: float = 300) -> None:
+def _wait_for(condition, process, timeout: float = 900) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert process.poll() is None, "the experiment ended before it could be killed"
@@ -120,8 +133,8 @@ SLOW = pytest.mark.slow
     pytest.param("SIGTERM", "training", marks=SLOW),
     pytest.param("SIGKILL", "training", marks=SLOW),
 ])
-def test_a_killed_experiment_leaves_no_worker_process(tmp_path, signame, moment):
-    process, marks, store = _start(tmp_path)
+def test_a_killed_experiment_leaves_no_worker_process(tmp_path, start, signame, moment):
+    process, marks, store = start()
     _wait_for(lambda: MOMENTS[moment](process, marks, store), process)
     _kill_and_check(process, marks, store, tmp_path, getattr(signal, signame))
 
@@ -133,9 +146,9 @@ def test_a_killed_experiment_leaves_no_worker_process(tmp_path, signame, moment)
     pytest.param("SIGKILL", "training", marks=SLOW),
     pytest.param("SIGTERM", "training", marks=SLOW),
 ])
-def test_a_killed_ray_experiment_leaves_no_ray_process(tmp_path, signame, moment):
+def test_a_killed_ray_experiment_leaves_no_ray_process(tmp_path, start, signame, moment):
     pytest.importorskip("ray")
-    process, marks, store = _start(tmp_path, "--engine", "ray")
+    process, marks, store = start("--engine", "ray")
     _wait_for(lambda: MOMENTS[moment](process, marks, store), process)
     _kill_and_check(process, marks, store, tmp_path, getattr(signal, signame))
 
