@@ -7,9 +7,12 @@ happen inside the command functions, so `pairzoo --help` and `pairzoo list` star
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
 
 from pairzoo.commands import COMMAND_MODULES
 from pairzoo.commands.common import Parser
@@ -42,14 +45,50 @@ def build_parser() -> Parser:
     return parser
 
 
+@contextlib.contextmanager
+def signals_as_interrupts():
+    """While a command runs, SIGTERM and SIGHUP raise KeyboardInterrupt, so `kill PID` or a
+    closed terminal stops workers and a local Ray instance and writes nothing half-way, as
+    Ctrl-C does; their default would end this process at once and leave its workers running.
+    Yields the list of signals received (the interrupt itself may reach us re-raised as a plain
+    KeyboardInterrupt: Ray's waits do that). Only the main thread can set handlers (in-process
+    callers may not be it); a signal the caller ignores (nohup) stays ignored; the caller's
+    handlers come back after."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {}
+
+    def interrupt(signum, frame):
+        if not received:  # once: a second signal must not cut the cleanup the first started
+            received.append(signum)
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)  # no SIGHUP on Windows
+        if signum is not None and signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, interrupt)
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    received: list[int] = []
     try:
-        return args.run(args)
+        with signals_as_interrupts() as received:
+            return args.run(args)
     except PairzooError as e:
         print(f"pairzoo: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if received:  # SIGTERM or SIGHUP: the shell's convention, 128 + the signal's number
+            print(f"pairzoo: stopped by {signal.Signals(received[0]).name}", file=sys.stderr)
+            return 128 + received[0]
         print("pairzoo: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `pairzoo list | head`: the reader has what it wanted

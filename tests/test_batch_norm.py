@@ -140,8 +140,8 @@ def test_whole_models_train_like_with_kerass_layer(name, tiny_pairs, monkeypatch
     weights and inference outputs), and each moving statistic on its own, must be within 5x
     of that noise floor from Keras's model. Measured: ours 0.6-2x the floor; PyTorch's
     Bessel-corrected moving variance (the fused kernel's own convention) 8-1,700x."""
-    from pairzoo.registry import create_model, get_preset
     from pairzoo.recipe import loss_setup
+    from pairzoo.registry import create_model, get_preset
 
     keras.utils.set_random_seed(0)
     models = {"fused": create_model(name)}

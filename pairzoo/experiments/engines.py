@@ -18,8 +18,13 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 
 from pairzoo.errors import PairzooError
 from pairzoo.experiments.plan import PlannedRun
@@ -121,11 +126,38 @@ def _take(queue: collections.deque, model: str | None, busy: set) -> PlannedRun 
 # --- local pool ----------------------------------------------------------------------------
 
 
-def _pool_worker_init(threads: str | None) -> None:
+def _pool_worker_init(threads: str | None, parent: int) -> None:
+    exit_with_parent(parent)
     import pairzoo  # noqa: F401  (its quiet start precedes TensorFlow's import)
 
     if threads:
         os.environ["PAIRZOO_TF_THREADS"] = threads
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def exit_with_parent(parent: int) -> None:
+    """Make this worker process end as soon as its parent dies, however the parent
+    died (kill -9 included): a worker busy with a run would otherwise finish it, and every
+    later one it was given, for nobody.
+    - Linux: the kernel sends SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG); checking
+      the parent's pid afterwards closes the window in which it died before the call;
+    - everywhere: a daemon thread waits on multiprocessing's parent sentinel, a pipe whose
+      other end only the parent holds, and ends the process when it closes."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # the parent is already gone
+        os._exit(1)
+    watched = multiprocessing.parent_process()
+    if watched is not None:
+        def exit_when_parent_dies():
+            watched.join()
+            os._exit(1)
+
+        threading.Thread(target=exit_when_parent_dies, name="parent-watch", daemon=True).start()
 
 
 class PoolBackend:
@@ -140,7 +172,7 @@ class PoolBackend:
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
         return concurrent.futures.ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_pool_worker_init, initargs=(self.threads,))
+            initializer=_pool_worker_init, initargs=(self.threads, os.getpid()))
 
     def start(self) -> None:
         self._executors = {slot: self._executor() for slot in range(self.workers)}
@@ -163,9 +195,24 @@ class PoolBackend:
         self._executors[slot] = self._executor()
 
     def stop(self) -> None:
+        """End every worker now. After the last run nothing is in flight; after an interruption
+        (Ctrl-C, SIGTERM, a run's error) a worker's run is abandoned rather than waited for, as
+        a worker of Ctrl-C's process group would have been stopped too."""
         for executor in self._executors.values():
+            _terminate_workers(executor)
             executor.shutdown(wait=True, cancel_futures=True)
         self._executors = {}
+
+
+def _terminate_workers(executor: concurrent.futures.ProcessPoolExecutor) -> None:
+    """SIGTERM the executor's processes: Python 3.14 has terminate_workers(); before it, the
+    executor's own table of its processes is the only handle on them."""
+    if hasattr(executor, "terminate_workers"):
+        executor.terminate_workers()
+        return
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):  # already gone
+            process.terminate()
 
 
 def make_dispatcher(engine: str = "local", *, workers: int | None = None,

@@ -6,13 +6,21 @@ so runs are not Ray tasks: each actor keeps its process, and with it pairzoo.fas
 steps, for the whole experiment (see engines.Dispatcher for who gets which run).
 
 A local instance (no --address, no RAY_ADDRESS) stays on this machine and in places pairzoo
-chooses (measured with Ray 2.60, see ../shared/FACTS.md):
-- it binds loopback only: `_node_ip_address="127.0.0.1"` alone was rewritten and Ray listened
-  on every interface; with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 as well it bound 127.0.0.1 only;
-- token auth on (Ray's default for a new local instance), its token written by us (0600) in
-  pairzoo's Ray folder, not ~/.ray/auth_token;
-- its session files and sockets in that folder, not /tmp/ray; usage stats off; no dashboard.
-A cluster (--address or RAY_ADDRESS) is the cluster's business: its auth and paths apply.
+chooses (Ray 2.60):
+- loopback only. Ray binds its servers to 127.0.0.1 only when the node's address is a
+  loopback one, and ray.init rewrites `_node_ip_address="127.0.0.1"` (and a loopback --address)
+  to the machine's routable address unless Ray's "local only" switch is on. That switch,
+  ray_constants.ENABLE_RAY_CLUSTER, is read from RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER when Ray is
+  first imported: a process that imported Ray before pairzoo set the variable (a test, a
+  notebook) listened on every interface. So pairzoo sets both, checks the node's address after
+  ray.init, and refuses to go on if it is not loopback;
+- token auth on, its token ours (see ray_folder: folder 0700, token 0600, checked);
+- its session files, sockets and logs in a folder of its own inside that one (not /tmp/ray),
+  removed when it stops (kept when Ray failed to start); usage stats off; no dashboard;
+- stopped with the command, however the command ends (see ray_watchdog).
+A cluster (--address or RAY_ADDRESS) is the cluster's business: its auth and paths apply. Joining
+it is tried first in a throwaway process with a deadline (Ray itself retries for many minutes,
+printing warnings), so a cluster that cannot be joined is one line within about 30 s.
 """
 
 from __future__ import annotations
@@ -20,41 +28,60 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import ipaddress
 import logging
 import os
+import re
 import secrets
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from pairzoo.errors import PairzooError
 from pairzoo.experiments.engines import WorkerDied
 from pairzoo.experiments.plan import PlannedRun
+from pairzoo.experiments.ray_folder import default_ray_dir, secure_ray_dir
+from pairzoo.experiments.ray_watchdog import Watchdog
 from pairzoo.experiments.runner import train_row
 
-
-def default_ray_dir() -> Path:
-    """PAIRZOO_RAY_DIR, else a folder of this user's in the temporary directory. Keep it short:
-    Ray puts unix sockets under it, and a socket's path has at most ~107 characters."""
-    if os.environ.get("PAIRZOO_RAY_DIR"):
-        return Path(os.environ["PAIRZOO_RAY_DIR"])
-    return Path(tempfile.gettempdir()) / f"pairzoo-ray-{os.getuid()}"
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray keeps loopback addresses
+JOIN_TIMEOUT_ENV = "PAIRZOO_RAY_JOIN_TIMEOUT"  # seconds to join a cluster (default 30)
+JOIN_TIMEOUT = 30.0
 
 
 def local_ray_environment(ray_dir: Path) -> dict[str, str]:
-    """Environment for a local instance: loopback only, our token, no usage stats. Set before
-    ray.init, which passes it on to the processes Ray starts."""
-    token = ray_dir / "auth_token"
-    if not token.exists():
-        ray_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        descriptor = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as out:
-            out.write(secrets.token_hex(32))
+    """Environment for a local instance: loopback only, our token, no usage stats, no Ray
+    warnings in the terminal. Set before ray.init, which passes it to the processes Ray
+    starts. Checks (or creates) the Ray folder and token first."""
+    token = secure_ray_dir(ray_dir)
     # RAY_AUTH_MODE stays unset: ray.init then turns token auth on for a new local instance
     # itself, refreshing its cached config (set beforehand, a driver that had already imported
     # Ray kept "disabled" and was refused by its own GCS), and takes the token from our path.
-    return {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_TOKEN_PATH": str(token),
+    return {LOCAL_ONLY_ENV: "0", "RAY_AUTH_TOKEN_PATH": str(token),
             "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """(host, port) of HOST:PORT or ray://HOST:PORT; PairzooError otherwise."""
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise PairzooError(f"--address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379, or "
+                           "ray://10.0.0.5:10001 for Ray Client)")
+    return host.strip("[]"), int(port)
 
 
 def check_reachable(address: str, timeout: float = 3.0) -> None:
@@ -62,17 +89,101 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
     minutes, printing C++ warnings. "auto" (find a running local cluster) is left to Ray."""
     if address in ("auto", "local"):
         return
-    host_port = address.split("://", 1)[-1]
-    host, _, port = host_port.rpartition(":")
-    if not host or not port.isdigit():
-        raise PairzooError(f"--address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379, or "
-                           "ray://10.0.0.5:10001 for Ray Client)")
+    host, port = split_address(address)
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        socket.create_connection((host, port), timeout=timeout).close()
     except OSError as error:
         raise PairzooError(f"no Ray cluster answers at {address} "
                            f"({error.strerror or error}); start one with `ray start --head` "
                            "or fix --address / RAY_ADDRESS") from None
+
+
+# A driver that joins the cluster and says how big it is. Its output (Ray's warnings) is read
+# by join_failure, never shown.
+_JOIN_PROBE = """import json, logging, sys
+import ray
+ray.init(address=sys.argv[1], log_to_driver=False, logging_level=logging.ERROR)
+print("PAIRZOO-JOINED", json.dumps(ray.cluster_resources()))
+"""
+
+
+def check_joinable(address: str, timeout: float | None = None) -> None:
+    """Join the cluster once from a throwaway process, killed after `timeout` seconds (default
+    PAIRZOO_RAY_JOIN_TIMEOUT, else 30); PairzooError with Ray's reason and the likely fix when
+    it cannot. Uses this process's environment (set up by the caller as for the real join)."""
+    if timeout is None:
+        timeout = float(os.environ.get(JOIN_TIMEOUT_ENV) or JOIN_TIMEOUT)
+    with tempfile.TemporaryFile() as output:
+        probe = subprocess.Popen([sys.executable, "-c", _JOIN_PROBE, address],
+                                 stdin=subprocess.DEVNULL, stdout=output,
+                                 stderr=subprocess.STDOUT, start_new_session=True,
+                                 env={**os.environ, "RAY_BACKEND_LOG_LEVEL": "warning"})
+        try:
+            probe.wait(timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(probe.pid, signal.SIGKILL)
+            probe.wait()
+            timed_out = True
+        except BaseException:  # interrupted: the probe must not outlive us
+            with contextlib.suppress(OSError):
+                os.killpg(probe.pid, signal.SIGKILL)
+            probe.wait()
+            raise
+        output.seek(0)
+        text = output.read().decode(errors="replace")
+    if probe.returncode == 0 and "PAIRZOO-JOINED" in text:
+        return
+    raise PairzooError(join_failure(address, text, timeout if timed_out else None))
+
+
+def join_failure(address: str, output: str, timed_out_after: float | None) -> str:
+    """One line from a failed join (the probe's output, Ray's warnings included): Ray's reason
+    and the likely fix."""
+    when = (f"within {timed_out_after:g} s" if timed_out_after is not None
+            else "(Ray gave up)")
+    host = None if address in ("auto", "local") else split_address(address)[0]
+    tried = re.findall(r"Failed to connect to GCS at address (\S+?)(?: within|[.,;]?\s|$)",
+                       output)
+    errors = re.findall(r"^\w*(?:Error|Exception): .*$", output, re.MULTILINE)
+    node_fix = (f"pairzoo must run on a node of that cluster (`ray start --address={address}` "
+                "on this machine first) with the cluster's Ray and Python versions, or use Ray "
+                "Client (ray://HEAD:10001)")
+    if tried and host is not None and split_address(tried[-1])[0] != host:
+        reason = f"Ray turned it into {tried[-1]}, this machine's address, where no GCS answers"
+        fix = ("start the head with --node-ip-address set to the address you pass here "
+               f"(`ray status --address={address}` shows the head's)")
+    elif errors:
+        reason, fix = errors[-1][:200], node_fix
+    elif tried:
+        reason = f"no Ray GCS answers at {tried[-1]}"
+        fix = "pass the head's GCS port (`ray start --head` prints it; Ray's default is 6379)"
+    else:
+        lines = [_without_log_prefix(line) for line in output.strip().splitlines()]
+        reason, fix = (lines[-1][:200] if lines else "no answer"), node_fix
+    return f"could not join the Ray cluster at {address} {when}: {reason}; {fix}"
+
+
+def _without_log_prefix(line: str) -> str:
+    """Ray's C++ log line without its "[date time level pid tid] file.cc:123: " prefix."""
+    return re.sub(r"^\[[^\]]*\]\s*\S+:\d+:\s*", "", line)
+
+
+@contextlib.contextmanager
+def _ray_output_captured():
+    """File descriptor 2 goes to a temporary file while Ray connects: its C++ warnings must not
+    reach the user's terminal. Yields a function returning what was captured."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield lambda: (capture.seek(0), capture.read().decode(errors="replace"))[1]
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 class RayBackend:
@@ -87,44 +198,108 @@ class RayBackend:
         self.ray = None  # imported by start(), after the environment for a local instance is set
         self.requested, self.workers = workers, workers or 0
         self.address = address or os.environ.get("RAY_ADDRESS") or None
-        if self.address:
-            check_reachable(self.address)  # before any output: a wrong address is one line
         self.gpus_per_run, self.device, self.train_fn = gpus_per_run, device, train_fn
         self.ray_dir = Path(ray_dir) if ray_dir else default_ray_dir()
+        # before any output: a wrong address, or an unsafe Ray folder, is one line
+        if self.address:
+            check_reachable(self.address)
+        else:
+            self._local_env = local_ray_environment(self.ray_dir)
         self._actors: dict = {}
         self._started_ray = False
+        self._watchdog: Watchdog | None = None
+        self._keep_logs = False  # a failed start keeps the instance's folder: its logs
         self._saved_env: dict[str, str | None] = {}
+        self._saved_local_only = None
 
     # --- the instance --------------------------------------------------------------------
 
     def _init(self) -> None:
-        if not self.address:  # before Ray's import: it reads its auth settings on import
-            for key, value in local_ray_environment(self.ray_dir).items():
-                if key not in os.environ:  # the user's own settings win
-                    self._saved_env[key] = None
-                    os.environ[key] = value
+        local = not self.address
+        if local:  # before Ray's import where possible: it reads its auth settings on import
+            for key, value in self._local_env.items():
+                if key == LOCAL_ONLY_ENV or key not in os.environ:  # else the user's wins
+                    self._set_env(key, value)
             if "RAY_AUTH_MODE" not in os.environ:  # ray.init sets it: unset it again at stop
                 self._saved_env["RAY_AUTH_MODE"] = None
+        if local or self.address in ("auto", "local") or is_loopback(
+                split_address(self.address)[0]):
+            self._keep_on_loopback()  # a cluster on this machine's loopback: stay there too
+        # Ray's C++ warnings (a slow GCS, a lost node) are not the user's business
+        self._set_env("RAY_BACKEND_LOG_LEVEL", os.environ.get("RAY_BACKEND_LOG_LEVEL",
+                                                              "error"))
         import ray
 
         self.ray = ray
         if ray.is_initialized():  # the caller's own Ray session: use it, leave it running
+            self._restore_env()
             return
+        self._started_ray = True  # from here on, whatever Ray holds is ours to stop
+        try:
+            if not local:
+                check_joinable(self.address)
+            self._connect(local)
+            if local:
+                self._check_on_loopback()
+        except BaseException:  # a failure, Ctrl-C or SIGTERM: nothing of Ray's may stay
+            self._stop_instance()
+            raise
+
+    def _connect(self, local: bool) -> None:
+        """ray.init, quiet: Ray's log lines go to its files (and, while it connects, to a
+        captured file descriptor 2), not to the user's terminal."""
         quiet = {"log_to_driver": False, "logging_level": logging.ERROR,
                  "configure_logging": True}
+        on_sigterm = _sigterm_handler()  # ray.init replaces it with its own: put it back
+        terminated = False
         try:
-            if self.address:
-                ray.init(address=self.address, **quiet)
-            else:
-                ray.init(num_cpus=os.cpu_count(), include_dashboard=False,
-                         _node_ip_address="127.0.0.1", _temp_dir=str(self.ray_dir / "session"),
-                         **quiet)
-        except (ConnectionError, RuntimeError, ValueError) as error:
-            self._restore_env()
-            where = self.address or "a local instance"
-            raise PairzooError(f"could not start Ray on {where}: {str(error).splitlines()[0]}; "
-                               "check --address (ray status shows the cluster's)") from None
-        self._started_ray = True
+            with _ray_output_captured() as captured:
+                try:
+                    if local:
+                        # a folder of the instance's own, by which the watchdog knows its
+                        # processes; short: Ray's socket paths (<= ~107 characters) are in it
+                        folder = self.ray_dir / f"i-{secrets.token_hex(4)}"
+                        self._watchdog = Watchdog(folder)
+                        with self._watchdog.mark():
+                            self.ray.init(num_cpus=os.cpu_count(), include_dashboard=False,
+                                          _node_ip_address="127.0.0.1", _temp_dir=str(folder),
+                                          **quiet)
+                    else:
+                        self.ray.init(address=self.address, **quiet)
+                except (ConnectionError, RuntimeError, ValueError) as error:
+                    if not local:
+                        raise PairzooError(join_failure(self.address, f"{captured()}\n{error}",
+                                                        None)) from None
+                    self._keep_logs = True
+                    raise PairzooError(f"could not start a local Ray instance: "
+                                       f"{str(error).strip().splitlines()[0]}; Ray's logs are "
+                                       f"in {self._watchdog.folder}") from None
+        except SystemExit as exit_:  # Ray's own handler took a SIGTERM during ray.init
+            if exit_.code != signal.SIGTERM or on_sigterm is None:
+                raise
+            terminated = True
+        finally:
+            _restore_sigterm_handler(on_sigterm)
+        if terminated:  # the caller's handler gets it, as if Ray had not been there (the
+            if callable(on_sigterm):  # CLI's stops as Ctrl-C does); ray.init was cut short
+                on_sigterm(signal.SIGTERM, None)  # either way
+            raise KeyboardInterrupt("SIGTERM")
+
+    def _keep_on_loopback(self) -> None:
+        self._set_env(LOCAL_ONLY_ENV, "0")
+        constants = sys.modules.get("ray._private.ray_constants")
+        if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER"):
+            self._saved_local_only = (constants, constants.ENABLE_RAY_CLUSTER)
+            constants.ENABLE_RAY_CLUSTER = False  # read at import: the variable came too late
+
+    def _check_on_loopback(self) -> None:
+        """The node's address decides where Ray binds: refuse to go on if it is not loopback
+        (a Ray version that no longer honours the switch)."""
+        node_ip = self.ray.util.get_node_ip_address()
+        if not is_loopback(node_ip):
+            self._stop_instance()
+            raise RuntimeError(f"the local Ray instance took the address {node_ip}, not "
+                               "loopback, so it would listen beyond this machine; stopped it")
 
     def _cluster_workers(self) -> int:
         resources = self.ray.cluster_resources()
@@ -176,10 +351,24 @@ class RayBackend:
             with contextlib.suppress(Exception):
                 self.ray.kill(actor, no_restart=True)
         self._actors = {}
+        self._stop_instance()
+
+    def _stop_instance(self) -> None:
+        """ray.shutdown (it stops only what this ray.init started), then the watchdog ends any
+        straggler of the instance; the environment and Ray's switch as they were."""
         if self._started_ray:
-            self.ray.shutdown()  # stops only what this ray.init started
+            with contextlib.suppress(Exception):
+                self.ray.shutdown()
             self._started_ray = False
+        if self._watchdog is not None:  # it also removes the instance's folder, unless kept
+            self._watchdog.stop(keep_folder=self._keep_logs)
+            self._watchdog = None
         self._restore_env()
+
+    def _set_env(self, key: str, value: str) -> None:
+        if key not in self._saved_env:
+            self._saved_env[key] = os.environ.get(key)
+        os.environ[key] = value
 
     def _restore_env(self) -> None:
         for key, value in self._saved_env.items():
@@ -188,6 +377,24 @@ class RayBackend:
             else:
                 os.environ[key] = value
         self._saved_env = {}
+        if self._saved_local_only is not None:
+            constants, value = self._saved_local_only
+            constants.ENABLE_RAY_CLUSTER = value
+            self._saved_local_only = None
+
+
+def _sigterm_handler():
+    """This process's SIGTERM handler (None off the main thread, where it cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.getsignal(signal.SIGTERM)
+
+
+def _restore_sigterm_handler(handler) -> None:
+    """ray.init installs a SIGTERM handler of its own (sys.exit) in the driver and a C++ one
+    that prints a stack trace; the caller's (pairzoo's CLI: stop as Ctrl-C does) comes back."""
+    if handler is not None:
+        signal.signal(signal.SIGTERM, handler)
 
 
 class RunWorker:
