@@ -5,10 +5,15 @@
 pairs.npy: (N, 2, 14, 14) or one (2, 14, 14) pair of raw 0-255 pixels, white digits on black.
 """
 
+import os
 import sys
 
 import numpy as np
-import tensorflow as tf
+
+# TensorFlow's C++ start-up lines (CPU features, absl) are for its developers, not this app's
+# users; set before the import, since they are printed while it loads. An app's own choice.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tensorflow as tf  # noqa: E402
 
 
 def classify(model_dir: str, pairs: np.ndarray) -> dict[str, np.ndarray]:

@@ -291,11 +291,17 @@ def run_example(program: str, model_path: Path, pairs: np.ndarray, tmp_path: Pat
         (blockers / package / "__init__.py").write_text(
             f"raise ImportError('the example imported {package}')\n")
     np.save(tmp_path / "pairs.npy", pairs)
-    env = {**os.environ, "PYTHONPATH": str(blockers)}
+    # as a user's shell would start it: without the logging settings pytest's process has
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")},
+           "PYTHONPATH": str(blockers)}
     out = subprocess.run([sys.executable, str(EXAMPLES / program), str(model_path),
                           str(tmp_path / "pairs.npy")], capture_output=True, text=True,
                          env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
+    # TensorFlow's C++ start-up lines are not the app's output (LiteRT's one INFO line about
+    # its CPU delegate stays: it has no switch)
+    assert not re.search(r"absl|cpu_feature_guard|oneDNN|rebuild TensorFlow", out.stderr), \
+        out.stderr[-2000:]
     return out.stdout.strip().splitlines()
 
 
