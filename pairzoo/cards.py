@@ -71,7 +71,7 @@ def model_card(spec: RunSpec, metadata: dict, description: str) -> str:
         "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), "",
         "## Source", "",
         f"Report `{report.get('report') or '-'}`, its model “{report.get('model') or name}”."
-        if report.get("report") else f"pairzoo's own entry ({report.get('model') or name}).",
+        if report.get("report") else f"Not from a report: {report.get('model') or name}.",
         "", spec.preset.source.notes, "",
         "## How it was trained", "",
         f"{recipe.optimizer} (learning rate {recipe.learning_rate:g}"
