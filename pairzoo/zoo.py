@@ -115,11 +115,19 @@ def _fetch(name: str, base: str, expected: str) -> Path:
             raise WeightsError(f"weights mirror {base} is neither a URL nor a folder")
         base = folder.resolve().as_uri()
     origin = f"{base.rstrip('/')}/{name}/{WEIGHTS_FILE}"
+    # Keras reads KERAS_HOME once, at its import, and falls back to /tmp/.keras when the
+    # folder does not exist yet: read it now and make it, so the cache is where it is set
+    cache_dir = os.environ.get("KERAS_HOME")
+    if cache_dir:
+        try:
+            Path(cache_dir).expanduser().mkdir(parents=True, exist_ok=True)
+        except OSError:  # not ours to make: Keras's own fallback applies
+            cache_dir = None
     try:
         with _quiet_keras():
             path = keras.utils.get_file(f"{name}-{expected[:16]}.weights.h5", origin=origin,
                                         file_hash=expected, hash_algorithm="sha256",
-                                        cache_subdir=CACHE_SUBDIR)
+                                        cache_subdir=CACHE_SUBDIR, cache_dir=cache_dir)
     except ValueError as e:  # get_file: "Incomplete or corrupted file detected"
         raise WeightsError(f"{origin} does not match {name}'s recorded sha256: refused "
                            f"({str(e).splitlines()[0]})") from None

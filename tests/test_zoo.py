@@ -136,6 +136,9 @@ def test_a_mirror_serves_the_same_weights_and_a_bad_one_is_refused(release_copy,
     cached = list((Path(os.environ["KERAS_HOME"]) / "pairzoo-weights").glob("*.h5"))
     assert len(cached) == 1  # fetched once, then served from Keras's cache
 
+    # a cached copy whose hash matches is served without fetching (as it should be): the bad
+    # mirror is tried with an empty cache
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "fresh_keras_home"))
     bad = tmp_path / "bad" / "siamese_small_cnn"
     bad.mkdir(parents=True)
     (bad / "model.weights.h5").write_bytes(b"not the weights")
