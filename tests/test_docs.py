@@ -111,7 +111,7 @@ def test_commands_run_as_written(page, workdir, monkeypatch, capsys):
     monkeypatch.setenv("COLUMNS", "200")
     ran = 0
     for line in (line for p, line in COMMANDS if p == page):
-        if any(part in line for part in SKIP):
+        if any(part in _strip_comment(line) for part in SKIP):  # a comment may name one
             continue
         for command in _chain(line):
             argv = shlex.split(_strip_comment(command))
