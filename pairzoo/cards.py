@@ -7,6 +7,7 @@ file), for release weights and run folders alike. Neither imports Keras.
 
 from __future__ import annotations
 
+from pairzoo.config import ModelConfig
 from pairzoo.interface import (
     COMPARE_LABELS,
     DIGIT_LABELS,
@@ -133,13 +134,15 @@ def _versions_line(versions: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in versions.items() if k not in ("backend",))
 
 
-def export_metadata(spec: RunSpec | None, name: str, metrics: dict | None, origin: str,
+def export_metadata(config: ModelConfig | None, name: str, metrics: dict | None, origin: str,
                     release: dict | None = None) -> dict:
-    """The labels and facts every export carries (SavedModel assets, sidecar JSON)."""
+    """The labels and facts every export carries (SavedModel assets, sidecar JSON). `config`:
+    the model's own (a run's preset, or what a bare .keras file's model carries)."""
     from pairzoo.versions import installed_versions
 
-    head = spec.preset.model.head if spec else "mlp"
-    outputs = _outputs(spec) if spec else ["compare", "digit_a", "digit_b"]
+    head = config.head if config else "mlp"
+    outputs = (["compare", "digit_a", "digit_b"] if config is None or config.has_digit_outputs
+               else ["compare"])
     return {
         "model": name, "origin": origin,
         "pairzoo": installed_versions().get("pairzoo"),

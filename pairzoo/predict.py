@@ -133,9 +133,12 @@ def load_runner_for(model: str | Path) -> tuple[Runner, dict]:
         from pairzoo.references import resolve_model
 
         ref = resolve_model(model)
+        loaded = ref.load()
+        # a bare .keras file has no run config: its model carries its own
+        config = ref.spec.preset.model if ref.spec else getattr(loaded, "model_config", None)
         about = {"describe": ref.describe(),
-                 "compare_is_decision": bool(ref.spec and ref.spec.preset.model.head == "argmax")}
-        return _keras_model_runner(ref.load()), about
+                 "compare_is_decision": bool(config and config.head == "argmax")}
+        return _keras_model_runner(loaded), about
     labels = (path / "assets" / "pairzoo.json" if path.is_dir()
               else path.with_name(path.name + ".json"))
     about = {}

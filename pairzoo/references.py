@@ -68,7 +68,8 @@ def resolve_model(name_or_path: str | Path) -> ModelRef:
         spec = read_run_spec(path)
         metrics = _read_metrics(folder / "metrics.json") if spec else {}
         kind = "run" if path.is_dir() or (spec and path.name == "model.keras") else "file"
-        return ModelRef(kind, spec.name if spec else path.stem, spec, path, metrics)
+        return ModelRef(kind, spec.name if spec else _saved_model_name(model_path(path)), spec,
+                        path, metrics)
     from pairzoo.registry import get_preset
     from pairzoo.zoo import release_info, release_spec
 
@@ -86,3 +87,16 @@ def _read_metrics(path: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return {}
+
+
+def _saved_model_name(keras_file: Path) -> str:
+    """The model's own name inside a .keras file (its config, read without loading weights):
+    what a bare file or a folder without config.json is called; else the file's stem."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(keras_file) as archive:
+            name = json.loads(archive.read("config.json"))["config"]["name"]
+        return name if isinstance(name, str) and name else keras_file.stem
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
+        return keras_file.stem  # a damaged file is refused when it is loaded, with the fix

@@ -163,7 +163,9 @@ def test_bad_model_files(models):
     with pytest.raises(PairzooError, match="cannot load the SavedModel"):
         load_runner("broken_savedmodel")
     Path("model.onnx").write_bytes(b"onnx")
-    for path in ("model.onnx", "empty_folder", "nowhere.tflite"):
+    with pytest.raises(PairzooError, match="cannot load model.onnx as an ONNX model"):
+        load_runner("model.onnx")
+    for path in ("empty_folder", "nowhere.tflite"):
         Path("empty_folder").mkdir(exist_ok=True)
         with pytest.raises(PairzooError, match="no model at"):
             load_runner(path)
@@ -202,11 +204,14 @@ def test_cli_predict_text_and_json(models, digits):
     text = cli(str(models["tflite"]), a, b, "--invert")
     assert text.returncode == 0, text.stderr
     first, second = text.stdout.strip().splitlines()
-    assert first.startswith(("first ≤ second", "first > second")) and "probability" in first
+    assert first.startswith(("first ≤ second", "first > second"))
+    assert "a decision" in first  # an argmax head answers 0/1, and says so
     assert second.startswith("digits: ")
     answer = json.loads(cli(str(models["tflite"]), a, b, "--invert", "--json").stdout)
     assert set(answer) == {"answer", "probability", "p_less_equal", "digit_a",
-                           "digit_a_probability", "digit_b", "digit_b_probability"}
+                           "digit_a_probability", "digit_b", "digit_b_probability",
+                           "decision", "model"}
+    assert answer["decision"] is True  # siamese_argmax: its compare output is a 0/1 decision
     assert answer["probability"] >= 0.5
 
 

@@ -149,7 +149,7 @@ def calibration_pairs(ref: ModelRef, n: int = CALIBRATION_PAIRS) -> np.ndarray:
     return ref.spec.train_pairs(n).pairs
 
 
-def _metadata(ref: ModelRef) -> tuple[dict, str | None]:
+def _metadata(ref: ModelRef, model) -> tuple[dict, str | None]:
     """(labels and facts, the model card for release weights)."""
     from pairzoo.cards import export_metadata
 
@@ -160,7 +160,8 @@ def _metadata(ref: ModelRef) -> tuple[dict, str | None]:
         release = release_info(ref.name)
         card_file = release_dir(ref.name) / "README.md"
         card = card_file.read_text(encoding="utf-8") if card_file.is_file() else None
-    return export_metadata(ref.spec, ref.name, ref.metrics, ref.describe(), release), card
+    config = ref.spec.preset.model if ref.spec else getattr(model, "model_config", None)
+    return export_metadata(config, ref.name, ref.metrics, ref.describe(), release), card
 
 
 # --- the entry point ----------------------------------------------------------------------
@@ -201,7 +202,7 @@ def export_model(
     model = ref.load()
     if quantize == "int8" and calibration is None:
         calibration = calibration_pairs(ref)
-    metadata, card = _metadata(ref)
+    metadata, card = _metadata(ref, model)
     float_layers: list[str] = []
     sidecar = sidecar_path(out) if fmt in ("tflite", "onnx") else None
     with staged(out, *([sidecar] if sidecar else [])) as stagings:
