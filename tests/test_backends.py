@@ -20,6 +20,7 @@ print(json.dumps({"backend": keras.backend.backend(), **r.metrics}))
 """
 
 
+@pytest.mark.slow  # imports JAX and traces every layer (~45 s)
 def test_trains_and_evaluates_under_jax(tmp_path):
     pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax", "PAIRZOO_CACHE": str(tmp_path)}

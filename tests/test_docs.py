@@ -103,7 +103,14 @@ def _chain(line: str) -> list[str]:
     return [part.strip() for part in line.split("&&")]
 
 
-@pytest.mark.parametrize("page", sorted({page for page, _ in COMMANDS}))
+# EXPORT.md's commands write every format (~45 s); tests/test_export.py checks each format in
+# the default run, and this page with -m slow
+SLOW_PAGES = {"EXPORT.md"}
+
+
+@pytest.mark.parametrize("page", [
+    pytest.param(page, marks=pytest.mark.slow if page in SLOW_PAGES else ())
+    for page in sorted({page for page, _ in COMMANDS})])
 def test_commands_run_as_written(page, workdir, monkeypatch, capsys):
     """A page's commands in order, in one folder (a later one may use what an earlier one
     wrote, as a reader would)."""

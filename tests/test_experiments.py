@@ -387,6 +387,7 @@ def test_experiment_resume_and_results_through_the_cli(tmp_path, pairzoo_cli):
     assert (tmp_path / "tables" / "tiny.md").read_text().startswith("## tiny")
 
 
+@pytest.mark.slow  # a whole report's plan (~35 s); resume and tables through the CLI stay
 def test_reproduce_a_report_on_a_tiny_override(tmp_path, pairzoo_cli):
     store, out = tmp_path / "store.jsonl", tmp_path / "out"
     args = ["reproduce", "004_table2", "--runs", "1", "--store", str(store), "--out", str(out),

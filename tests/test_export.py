@@ -129,7 +129,9 @@ def trained(tmp_path_factory, session_cache):
 # --- the op check: every zoo entry, float TFLite, builtin ops only --------------------------
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", [  # ~7 s each: three here, every entry with -m slow
+    pytest.param(name, marks=() if name in REPRESENTATIVE else pytest.mark.slow)
+    for name in list_models()])
 def test_every_entry_converts_to_builtin_ops(name, tiny_pairs):
     keras.utils.set_random_seed(0)
     model = create_model(name)

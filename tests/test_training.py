@@ -102,6 +102,7 @@ def test_an_earlier_result_keeps_its_own_model():
     assert score(outputs, test)["test_error"] == first.metrics["test_error"]
 
 
+@pytest.mark.slow  # traces five architectures (~30 s)
 def test_the_trainer_cache_is_bounded():
     from pairzoo import fastpath
 
@@ -112,6 +113,7 @@ def test_the_trainer_cache_is_bounded():
     assert len(fastpath._TRAINERS) == fastpath.MAX_TRAINERS
 
 
+@pytest.mark.slow  # trains 2 x 6 runs (~55 s)
 def test_fast_loop_matches_fit_in_distribution():
     """Same model, recipe and seeds: mean test error within noise of model.fit's."""
     recipe = {"train.epochs": 6, "train.n_train": 400, "train.n_test": 400}
@@ -155,6 +157,7 @@ def test_a_diverging_run_stops_and_keeps_nothing(loop):
               overrides={**QUICK, "train.learning_rate": 1e6})
 
 
+@pytest.mark.slow  # three fresh processes (~40 s)
 def test_a_seed_fixes_a_run_whatever_ran_before(tmp_path):
     """Run isolation (in a fresh process, as a user's script): building other models and
     training another run first must not change a seed's result; TensorFlow's thread pools are

@@ -80,6 +80,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # one fresh process per entry (~60 s); the hash and load tests stay
 @needs_releases
 def test_every_release_reproduces_its_card_in_a_fresh_process(tmp_path):
     """Loaded the way a user loads it (a new process, `weights="zoo"`), each release gives its
