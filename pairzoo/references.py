@@ -63,13 +63,13 @@ def resolve_model(name_or_path: str | Path) -> ModelRef:
     release weights."""
     path = Path(name_or_path)
     if path.exists():
-        model_path(path)  # a folder without model.keras fails here, with the fix
+        keras_file = model_path(path)  # a folder without model.keras fails here, with the fix
         folder = path if path.is_dir() else path.parent
         spec = read_run_spec(path)
         metrics = _read_metrics(folder / "metrics.json") if spec else {}
         kind = "run" if path.is_dir() or (spec and path.name == "model.keras") else "file"
-        return ModelRef(kind, spec.name if spec else _saved_model_name(model_path(path)), spec,
-                        path, metrics)
+        return ModelRef(kind, spec.name if spec else _saved_model_name(keras_file), spec, path,
+                        metrics)
     from pairzoo.registry import get_preset
     from pairzoo.zoo import release_info, release_spec
 
