@@ -10,19 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pairzoo.cli import main
-from pairzoo.errors import ConfigError
-from pairzoo.experiments import rows
-from pairzoo.experiments.claims import FAILS, HOLDS, UNDECIDED, UNTESTED, check_claims
-from pairzoo.experiments.effects import (
+from pairzoo.analysis import rows
+from pairzoo.analysis.claims import FAILS, HOLDS, UNDECIDED, UNTESTED, check_claims
+from pairzoo.analysis.effects import (
     CellMeans,
     effects_table,
     holm,
     reference_level,
     spec_from_rows,
 )
+from pairzoo.analysis.tables import summarise
+from pairzoo.cli import main
+from pairzoo.errors import ConfigError
 from pairzoo.experiments.spec import cell_label, spec_from_dict
-from pairzoo.experiments.tables import summarise
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ["siamese_argmax", "two_channel_baseline"]
@@ -233,7 +233,7 @@ def test_diverged_runs_are_counted_and_never_averaged():
     assert first["runs"] == 10 and first["diverged"] == 2 and first["test_error count"] == 8
     expected = frame.loc[(frame["cell_label"] == label) & frame["status"].isna(), "test_error"]
     assert first["test_error mean"] == pytest.approx(expected.mean())
-    from pairzoo.experiments.tables import display_frame
+    from pairzoo.analysis.tables import display_frame
 
     shown = display_frame(table, ["test_error"], ["model"])
     assert shown["diverged"].iloc[0] == "2 of 10"
@@ -251,7 +251,7 @@ def test_unconverged_runs_are_shown_both_ways():
     bad = frame.index[frame["model"] == MODELS[0]][:2]
     frame.loc[bad, ["digit_accuracy", "test_error"]] = [0.40, 35.0]
     frame.loc[frame["model"] == MODELS[1], "digit_accuracy"] = None  # no digit outputs
-    from pairzoo.experiments.tables import with_report
+    from pairzoo.analysis.tables import with_report
 
     table = with_report(summarise(frame, ["test_error"], converged=spec.converged), spec,
                         ["test_error"])

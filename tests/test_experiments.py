@@ -17,15 +17,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pairzoo.analysis.plots import write_learning_curves
+from pairzoo.analysis.tables import plan_summary
 from pairzoo.errors import ConfigError
 from pairzoo.experiments import plan as plan_module
 from pairzoo.experiments.plan import plan_search, plan_table
-from pairzoo.experiments.plots import write_learning_curves
 from pairzoo.experiments.runner import plan_frame, run_experiment
 from pairzoo.experiments.selection import choose, chosen_labels
 from pairzoo.experiments.spec import load_spec, shipped_specs, spec_from_dict, specs_for_report
 from pairzoo.experiments.store import ResultsStore
-from pairzoo.experiments.tables import plan_summary
 from pairzoo.runs import split_folds
 
 TINY = {"train.epochs": 1, "train.n_train": 100, "train.n_test": 100}

@@ -59,10 +59,10 @@ def test_each_report_page_shows_tables_effects_claims_plots_and_discussion(repor
 def test_report_pages_match_the_stores(report):
     """A page regenerated now equals the committed one: run `pairzoo reproduce NNN
     --tables-only` after changing a store, a spec or discussion.md."""
-    from pairzoo.experiments.analysis import analyse
-    from pairzoo.experiments.pages import report_page
+    from pairzoo.analysis.analyses import analyse
+    from pairzoo.analysis.pages import report_page
+    from pairzoo.analysis.reporting import spec_table
     from pairzoo.experiments.plan import plan_table
-    from pairzoo.experiments.reporting import spec_table
     from pairzoo.experiments.runner import plan_frame
     from pairzoo.experiments.spec import specs_for_report
     from pairzoo.experiments.store import open_store

@@ -1,7 +1,7 @@
 """`pairzoo effects`: how much each factor changes the error, with 95 % CIs and Holm-adjusted
 p-values, and the report's claims checked on our runs.
 
-The logic lives in pairzoo.experiments.analysis; this module parses, calls it and prints.
+The logic lives in pairzoo.analysis.analyses; this module parses, calls it and prints.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pairzoo.commands.common import console
 
 
 def cmd_effects(args) -> int:
-    from pairzoo.experiments.analysis import analyses_for
+    from pairzoo.analysis.analyses import analyses_for
     from pairzoo.experiments.spec import METRICS
 
     if args.metric not in METRICS:

@@ -106,7 +106,7 @@ def _run_spec(spec, args, store, overrides, only, out_dir, out, dispatcher) -> N
 
 
 def _report(spec, outcome, store, out_dir: Path, plots: bool, out) -> None:
-    from pairzoo.experiments.reporting import spec_table, write_curves, write_table
+    from pairzoo.analysis.reporting import spec_table, write_curves, write_table
     from pairzoo.experiments.runner import plan_frame
 
     if outcome["search"] is not None:
@@ -131,8 +131,8 @@ def _plan_frame(specs, args, store, overrides, only, workers: int = 1, times=Non
     `workers` processes): what a dry run prints and the worker choice reads."""
     import pandas as pd
 
+    from pairzoo.analysis.reporting import plan_rows
     from pairzoo.experiments.plan import TimeModel, plan_search, plan_table
-    from pairzoo.experiments.reporting import plan_rows
 
     rows, seen = [], set()
     times = times or TimeModel(store.rows())
@@ -288,7 +288,7 @@ def cmd_reproduce(args) -> int:
     code = _run_specs(specs, args, store, out_dir)
     if not (args.dry_run or args.set or args.only or args.runs or args.search
             or args.train_data or args.test_data):  # the report's own plan: its page
-        from pairzoo.experiments.pages import write_report_page
+        from pairzoo.analysis.pages import write_report_page
 
         write_report_page(specs, store, out_dir, plots=not args.no_plots)
     return code
@@ -300,7 +300,7 @@ def cmd_reproduce(args) -> int:
 def cmd_results(args) -> int:
     import fnmatch
 
-    from pairzoo.experiments.reporting import store_tables, write_curves, write_table
+    from pairzoo.analysis.reporting import store_tables, write_curves, write_table
     from pairzoo.experiments.store import open_store
 
     frame = open_store(args.store, must_exist=True).frame()

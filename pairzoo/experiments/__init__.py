@@ -1,4 +1,4 @@
-"""Experiments: repeated runs, grids, the results store, tables and plots.
+"""Experiments: repeated runs and grids, planned, dispatched and stored.
 
     from pairzoo.experiments import load_spec, open_store, run_experiment, spec_table
     spec = load_spec("001_table1")                       # or a path to a TOML spec
@@ -8,11 +8,10 @@
 
 Modules: `spec` (TOML specs, checked), `plan` (the runs a spec needs, content-derived run ids,
 time estimates), `store` (append-only JSON lines), `runner` (train what is missing),
-`selection` (the reports' recipe-selection rules), `rows` (units and failed runs, read one
-way), `tables` and `reporting` (pandas tables, ours beside the report's, with 95 % CIs), `plots`
-and `forest` (learning curves, forest plots), `effects` and `claims` (effects with CIs and
-Holm-adjusted p-values; the reports' claims checked), `analysis` (`pairzoo effects`), `pages`
-(one page per report), `progress` (one display per experiment).
+`selection` (the reports' recipe-selection rules: they decide which grid point a search stage
+runs next, so they belong to running), `engines` / `ray_engine` (where runs execute),
+`progress` (one display per experiment). What is done with finished rows (tables, effects,
+claims, plots, pages) is `pairzoo.analysis`; the names below still resolve from here.
 
 Names resolve lazily, as in `pairzoo`: nothing here imports TensorFlow until a run trains.
 """
@@ -21,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 
+# name -> module; the analysis names live in pairzoo.analysis and still resolve from here.
 _API = {
     "ExperimentSpec": "spec", "load_spec": "spec", "shipped_specs": "spec",
     "specs_for_report": "spec", "spec_from_dict": "spec",
@@ -29,9 +29,10 @@ _API = {
     "run_experiment": "runner", "run_search": "runner", "execute": "runner",
     "plan_frame": "runner",
     "choose": "selection",
-    "spec_table": "reporting", "store_tables": "reporting",
-    "write_learning_curves": "plots",
-    "analyses_for": "analysis", "effects_table": "effects", "check_claims": "claims",
+    "spec_table": "pairzoo.analysis.reporting", "store_tables": "pairzoo.analysis.reporting",
+    "write_learning_curves": "pairzoo.analysis.plots",
+    "analyses_for": "pairzoo.analysis.analyses", "effects_table": "pairzoo.analysis.effects",
+    "check_claims": "pairzoo.analysis.claims",
 }
 
 __all__ = sorted(_API)
@@ -39,5 +40,7 @@ __all__ = sorted(_API)
 
 def __getattr__(name: str):
     if name in _API:
-        return getattr(importlib.import_module(f"pairzoo.experiments.{_API[name]}"), name)
+        return getattr(importlib.import_module(
+            _API[name] if "." in _API[name] else f"pairzoo.experiments.{_API[name]}"
+        ), name)
     raise AttributeError(f"module 'pairzoo.experiments' has no attribute {name!r}")

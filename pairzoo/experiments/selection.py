@@ -32,7 +32,7 @@ def run_scores(rows: pd.DataFrame, rule: str) -> pd.Series:
     if rule == "lowest_train_loss":
         return rows["history"].map(final_train_loss)
     if rule in ("best_accuracy", "cross_validation"):
-        from pairzoo.experiments import rows as row_conventions
+        from pairzoo.analysis import rows as row_conventions
 
         accuracy = row_conventions.normalise(rows)["test_accuracy"]
         return accuracy.astype(float).fillna(float("-inf"))

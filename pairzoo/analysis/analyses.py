@@ -1,7 +1,7 @@
 """`pairzoo effects` in Python: effects and claim verdicts for every table of a store or
 report, as numbers (DataFrames), text for people, and files.
 
-    from pairzoo.experiments.analysis import analyses_for
+    from pairzoo.analysis.analyses import analyses_for
     for analysis in analyses_for("001"):                  # or "results/001/runs.jsonl"
         print(analysis.effects)                           # factor, scope, effect, CI, p, Holm p
         print(analysis.claims[["claim", "verdict", "numbers"]])
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from pairzoo.analysis.claims import check_claims
+from pairzoo.analysis.effects import effects_table, spec_from_rows
+from pairzoo.analysis.tables import markdown
 from pairzoo.errors import PairzooError
-from pairzoo.experiments.claims import check_claims
-from pairzoo.experiments.effects import effects_table, spec_from_rows
 from pairzoo.experiments.spec import ExperimentSpec
-from pairzoo.experiments.tables import markdown
 
 RESULTS = Path("results")
 
@@ -101,7 +101,7 @@ class Analysis:
 
     def rich(self):
         """(effects, claims) as rich tables for the terminal."""
-        from pairzoo.experiments.tables import rich_table
+        from pairzoo.analysis.tables import rich_table
 
         shown = self.effects_shown()
         if not self.effects["note"].any():
@@ -116,8 +116,8 @@ class Analysis:
     def write(self, out_dir: str | Path, plots: bool = True) -> list[Path]:
         """<name>_effects.csv/.md/.tex, <name>_claims.csv/.md, <name>_checks.csv and the
         forest plot <name>_forest.png/.svg."""
-        from pairzoo.experiments.forest import plot_forest
-        from pairzoo.experiments.tables import latex
+        from pairzoo.analysis.forest import plot_forest
+        from pairzoo.analysis.tables import latex
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ def _links(name: str, folder: Path) -> str:
 
 
 def _curves(name: str, labels: list[str], folder: Path) -> list[str]:
-    from pairzoo.experiments.plots import slug
+    from pairzoo.analysis.plots import slug
 
     base = f"curves/{name}"
     if not (folder / base / "overview.png").is_file():
@@ -79,9 +79,9 @@ def report_page(report: str, sections: list[tuple], folder: Path) -> str:
 def write_report_page(specs: list[ExperimentSpec], store_path: str | Path, folder: str | Path,
                       plots: bool = True) -> list[Path]:
     """Effects, claims and forest plots of each spec's table, and the report's page."""
-    from pairzoo.experiments.analysis import analyse
+    from pairzoo.analysis.analyses import analyse
+    from pairzoo.analysis.reporting import spec_table
     from pairzoo.experiments.plan import plan_table
-    from pairzoo.experiments.reporting import spec_table
     from pairzoo.experiments.runner import plan_frame
     from pairzoo.experiments.store import open_store
 

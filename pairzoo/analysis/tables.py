@@ -17,7 +17,7 @@ import math
 
 import pandas as pd
 
-from pairzoo.experiments import rows
+from pairzoo.analysis import rows
 from pairzoo.experiments.plan import PlannedRun
 from pairzoo.experiments.spec import ExperimentSpec, format_level
 

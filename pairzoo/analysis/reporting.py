@@ -9,11 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pairzoo.experiments.plan import PlannedRun, TimeModel, format_duration
-from pairzoo.experiments.plots import write_learning_curves
-from pairzoo.experiments.spec import ExperimentSpec
-from pairzoo.experiments.store import ResultsStore
-from pairzoo.experiments.tables import (
+from pairzoo.analysis.plots import write_learning_curves
+from pairzoo.analysis.tables import (
     ALL_RUNS,
     display_frame,
     latex,
@@ -23,6 +20,9 @@ from pairzoo.experiments.tables import (
     rich_table,
     summarise,
 )
+from pairzoo.experiments.plan import PlannedRun, TimeModel, format_duration
+from pairzoo.experiments.spec import ExperimentSpec
+from pairzoo.experiments.store import ResultsStore
 
 CI_NOTE = ("95 % CI: t interval of the mean, over our runs; for the report, from its mean, "
            "std and run count.")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pairzoo.experiments.plots import save
+from pairzoo.analysis.plots import save
 
 
 def _header(row) -> str:
@@ -18,7 +18,7 @@ def _header(row) -> str:
 
 def plot_forest(effects: pd.DataFrame, title: str, stem: Path,
                 unit: str = "test error, points") -> list[Path]:
-    """PNG and SVG of the effects table from pairzoo.experiments.effects.effects_table: one
+    """PNG and SVG of the effects table from pairzoo.analysis.effects.effects_table: one
     header line per factor, then one line per model (or model pair) and the pooled effect."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D

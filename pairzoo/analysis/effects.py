@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pairzoo.experiments import rows
+from pairzoo.analysis import rows
 from pairzoo.experiments.spec import Axis, ExperimentSpec, Level, _same, cell_label, format_level
 
 ALPHA = 0.05

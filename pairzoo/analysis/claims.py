@@ -1,7 +1,7 @@
 """A report's claims, checked on our runs: holds, does not hold, or undecided at 95 %.
 
 Each `[[claim]]` of a spec becomes one or more checks. A check compares a linear contrast of
-cell means (pairzoo.experiments.effects.CellMeans: OLS on cell means, HC3 errors) with a
+cell means (pairzoo.analysis.effects.CellMeans: OLS on cell means, HC3 errors) with a
 bound, in a direction: "LeNet5 with both is best" is one check per other cell (its mean minus
 that cell's < 0); "aux lowers error 2-3 times" is no-aux - 2 x aux > 0 and no-aux - 3 x aux
 < 0. Spread claims use the Brown-Forsythe test (scipy's `levene`, median-centred).
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pairzoo.experiments import rows
-from pairzoo.experiments.effects import ALPHA, CellMeans, holm
+from pairzoo.analysis import rows
+from pairzoo.analysis.effects import ALPHA, CellMeans, holm
 from pairzoo.experiments.spec import Claim, ExperimentSpec, _same, cell_label, format_level
 
 HOLDS, FAILS, UNDECIDED, UNTESTED = "holds", "does not hold", "undecided", "not tested"

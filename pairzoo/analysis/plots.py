@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pairzoo.experiments import rows
+from pairzoo.analysis import rows
 
 ERROR = "comparison error (%)"
 # panel -> the history keys for (train, test); the first one present is used, since
