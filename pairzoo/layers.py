@@ -8,7 +8,7 @@ Registered under the package name "pairzoo", so `keras.models.load_model` finds 
 from __future__ import annotations
 
 import numpy as np
-from keras import backend, layers, ops, saving
+from keras import backend, layers, ops, random, saving
 
 from pairzoo.interface import KERAS_PACKAGE as PACKAGE
 
@@ -166,3 +166,75 @@ class BatchNormalization(layers.BatchNormalization):
         if dense:
             y = tf.reshape(y, (-1, channels))
         return tf.cast(y, self.compute_dtype)
+
+
+@saving.register_keras_serializable(package=PACKAGE)
+class ElasticDistortion(layers.Layer):
+    """Random elastic distortion of each image (Simard et al. 2003), vectorised over the batch.
+
+    Per image, two independent fields of uniform noise in [-1, 1] (one per axis) are smoothed
+    by a Gaussian of `sigma` pixels and scaled by `alpha` pixels; each pixel is then read from
+    its displaced position by bilinear interpolation, the border repeated outside the image.
+    Keras's own RandomElasticTransform does not serve at 14x14 (see FACTS: its x and y fields
+    come from one draw, its smoothing scales with the image, and it loops per image).
+
+    It distorts whenever called: wrap it in TrainingOnly so that inference and exports pass
+    images through untouched. alpha = 0 is the identity.
+    """
+
+    def __init__(self, alpha: float, sigma: float = 2.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if alpha < 0 or sigma <= 0:
+            raise ValueError(f"alpha must be >= 0 and sigma > 0; got {alpha}, {sigma}")
+        self.alpha, self.sigma, self.seed = float(alpha), float(sigma), seed
+        self.seed_generator = random.SeedGenerator(seed)
+        radius = int(np.ceil(3 * sigma))
+        taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+        self._taps = (taps / taps.sum()).astype("float32")
+
+    def displacement(self, batch: int, height: int, width: int):
+        """(batch, height, width, 2) displacements in pixels: rows, then columns."""
+        noise = random.uniform((batch, height, width, 2), -1.0, 1.0, seed=self.seed_generator)
+        size = len(self._taps)
+        # separable Gaussian smoothing: one depthwise pass down the rows, one along them;
+        # "same" zero padding, as scipy's gaussian_filter(mode="constant") that Simard used
+        down = ops.reshape(ops.convert_to_tensor(self._taps), (size, 1, 1, 1))
+        along = ops.reshape(ops.convert_to_tensor(self._taps), (1, size, 1, 1))
+        smooth = ops.depthwise_conv(noise, ops.tile(down, (1, 1, 2, 1)), padding="same")
+        smooth = ops.depthwise_conv(smooth, ops.tile(along, (1, 1, 2, 1)), padding="same")
+        return self.alpha * smooth
+
+    def call(self, images):
+        if self.alpha == 0:
+            return images
+        batch = ops.shape(images)[0]
+        height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+        moved = self.displacement(batch, height, width)
+        rows = ops.reshape(ops.arange(height, dtype="float32"), (1, height, 1)) + moved[..., 0]
+        cols = ops.reshape(ops.arange(width, dtype="float32"), (1, 1, width)) + moved[..., 1]
+        # bilinear reads at (rows, cols), the border repeated beyond the image
+        rows = ops.clip(rows, 0.0, height - 1.0)
+        cols = ops.clip(cols, 0.0, width - 1.0)
+        top, left = ops.floor(rows), ops.floor(cols)
+        down, right = rows - top, cols - left
+        top, left = ops.cast(top, "int32"), ops.cast(left, "int32")
+        bottom = ops.minimum(top + 1, height - 1)
+        across = ops.minimum(left + 1, width - 1)
+        flat = ops.reshape(images, (batch, height * width, channels))
+
+        def read(r, c):
+            index = ops.reshape(r * width + c, (batch, height * width, 1))
+            return ops.take_along_axis(flat, ops.tile(index, (1, 1, channels)), axis=1)
+
+        down = ops.reshape(down, (batch, height * width, 1))
+        right = ops.reshape(right, (batch, height * width, 1))
+        upper = read(top, left) * (1 - right) + read(top, across) * right
+        lower = read(bottom, left) * (1 - right) + read(bottom, across) * right
+        return ops.reshape(upper * (1 - down) + lower * down, (batch, height, width, channels))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "sigma": self.sigma,
+                "seed": self.seed}

@@ -96,20 +96,36 @@ def all_layers(model: keras.Model, seen: set | None = None):
             yield layer
 
 
-def _augmentation(config: ModelConfig):
-    """Keras's random translation/rotation, wrapped to act only when training (their own
-    default is to act whenever called). Called once per digit: each digit gets its own draw."""
-    from pairzoo.layers import TrainingOnly
+def augmentation_steps(config: ModelConfig, raw_pixels: bool = False) -> list:
+    """Keras's random translation/rotation/zoom/shear, then an elastic distortion, each wrapped
+    to act only when training (Keras's own default is to act whenever called). Called once per
+    digit: each digit gets its own draw. Inside a model they see normalised pixels; with
+    `raw_pixels` they act on 0-255 pixels (a distilling trainer distorts before its models) and
+    fill in the same shade."""
+    from pairzoo.layers import ElasticDistortion, TrainingOnly
 
+    # the shade the affine steps fill in: "zero" is 0 after normalisation, a faint grey
+    zero, black = (255 * MNIST_MEAN, 0.0) if raw_pixels else (0.0, -MNIST_MEAN / MNIST_STD)
+    fill = {"fill_mode": "constant",
+            "fill_value": zero if config.augment_fill == "zero" else black}
     steps = []
     if config.augment_shift:
         factor = config.augment_shift / 14
-        steps.append(TrainingOnly(layers.RandomTranslation(factor, factor, fill_mode="constant"),
+        steps.append(TrainingOnly(layers.RandomTranslation(factor, factor, **fill),
                                   name="augment_shift"))
     if config.augment_rotation:
-        steps.append(TrainingOnly(layers.RandomRotation(config.augment_rotation / 360,
-                                                        fill_mode="constant"),
+        steps.append(TrainingOnly(layers.RandomRotation(config.augment_rotation / 360, **fill),
                                   name="augment_rotation"))
+    if config.augment_zoom:
+        steps.append(TrainingOnly(layers.RandomZoom(config.augment_zoom, **fill),
+                                  name="augment_zoom"))
+    if config.augment_shear:
+        steps.append(TrainingOnly(layers.RandomShear(config.augment_shear, config.augment_shear,
+                                                     **fill), name="augment_shear"))
+    if config.augment_elastic:
+        steps.append(TrainingOnly(ElasticDistortion(config.augment_elastic,
+                                                    config.augment_elastic_sigma),
+                                  name="augment_elastic"))
     return steps
 
 
@@ -124,7 +140,7 @@ def _siamese(config: ModelConfig, x) -> dict:
     from pairzoo.layers import SplitPair
 
     first, second = SplitPair(name="split_pair")(x)  # (N, 14, 14, 1) each
-    steps = _augmentation(config)
+    steps = augmentation_steps(config)
     first, second = _augment(steps, first), _augment(steps, second)
     digit_units = 10 if config.has_digit_outputs else None  # None: towers give features
     if config.share_weights:
@@ -147,7 +163,7 @@ def _two_channel(config: ModelConfig, x) -> dict:
     from pairzoo.layers import TwoClassProbability
 
     image = layers.Permute((2, 3, 1), name="channels_last")(x)  # (N, 14, 14, 2)
-    image = _augment(_augmentation(config), image)  # the same draw for both digits
+    image = _augment(augmentation_steps(config), image)  # the same draw for both digits
     logits = build_tower(config.tower, (14, 14, 2), 2, name="network")(image)  # (N, 2)
     return {"compare": TwoClassProbability(name="compare")(logits)}
 

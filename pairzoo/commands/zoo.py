@@ -170,6 +170,15 @@ def cmd_release(args) -> int:
 
     if not list_models(args.pattern):
         raise PairzooError(f"no model matches {args.pattern!r}; see `pairzoo list`")
+    if args.verify:
+        err = console(stderr=True)
+        with loading_tensorflow(err):
+            from pairzoo.release import verify_all
+        outcome = verify_all(args.pattern, say=lambda line: err.print(line, highlight=False))
+        same = [name for name, state in outcome.items() if state == "reproduced"]
+        console().print(f"{len(same)} of {len(outcome)} reproduced bit for bit (their release "
+                        "keys now follow this code)", highlight=False)
+        return 0 if len(same) == len(outcome) else 1
     if args.card_data is None:
         raise PairzooError("--card-data idx:DIR is required: the MNIST test split (t10k idx "
                            "files) every card is measured on")
@@ -216,4 +225,7 @@ def add_parsers(commands) -> None:
                    help="rewrite entries that are up to date (their runs are reused)")
     p.add_argument("--workers", type=positive_int,
                    help="worker processes for the candidates (default 1: this process)")
+    p.add_argument("--verify", action="store_true",
+                   help="retrain each entry's shipped seed with this code; where the weights "
+                   "come out bit for bit as shipped, bring its release key up to date")
     p.set_defaults(run=cmd_release)
