@@ -206,3 +206,17 @@ def test_the_release_key_follows_the_graph_not_the_files():
     # a distilled entry's key follows its teachers
     student = get_preset("siamese_vgg_distilled")
     assert key(apply_overrides(student, {"train.teachers": 2})) != key(student)
+
+
+def test_the_distortions_leave_no_trace_in_tflite():
+    """siamese_vgg_elastic converts to builtin ops only, and to exactly the ops of the same
+    tower without any augmentation (siamese_vgg_distilled's graph): nothing of the
+    distortions is exported."""
+    from pairzoo.export.tflite import convert_to_tflite, non_builtin_ops, tflite_ops
+    from pairzoo.registry import create_model
+
+    keras.utils.set_random_seed(0)
+    distorted, _ = convert_to_tflite(create_model("siamese_vgg_elastic"))
+    plain, _ = convert_to_tflite(create_model("siamese_vgg_distilled"))
+    assert not non_builtin_ops(distorted)
+    assert tflite_ops(distorted) == tflite_ops(plain)
