@@ -49,7 +49,7 @@ def _columns(text: str | None) -> list[str]:
 
 
 def cmd_list(args) -> int:
-    from pairzoo.registry import zoo_rows
+    from pairzoo.zoo import zoo_rows
 
     rows = zoo_rows(args.pattern)
     if not rows:

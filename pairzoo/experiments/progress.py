@@ -52,7 +52,7 @@ class ExperimentProgress:
         self._live = self.console.is_terminal
         self._current: PlannedRun | None = None
         self._epochs_done = 0
-        self.running: list[PlannedRun] = []  # in worker processes (engines.Dispatcher)
+        self.running: list[PlannedRun] = []  # in worker processes (dispatch.Dispatcher)
 
     # --- the time left ---------------------------------------------------------------------
 
