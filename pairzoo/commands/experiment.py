@@ -11,6 +11,7 @@ from pairzoo.commands.common import console, positive_int, seed_int, store_path
 from pairzoo.data.sources import SOURCE_HELP
 from pairzoo.errors import PairzooError
 from pairzoo.experiments.spec import RULES
+from pairzoo.wording import plural
 
 EXPERIMENT_STORE = Path("runs") / "experiments.jsonl"
 EXPERIMENT_OUT = Path("runs") / "experiments"
@@ -78,7 +79,7 @@ def _choose_workers(args, frame) -> str | None:
     args.workers = auto_workers(to_run, seconds)
     if args.workers == 1 and to_run < 2:
         return None
-    why = (f"{to_run} runs to train, about {format_duration(seconds)} in one process, "
+    why = (f"{plural(to_run, 'run')} to train, about {format_duration(seconds)} in one process, "
            f"{os.cpu_count()} cores")
     if args.workers == 1:
         return f"this process, chosen for this plan ({why}; --workers N for worker processes)"
@@ -184,7 +185,7 @@ def _dry_run(specs, args, store, overrides, only) -> int:
     out.print(table)
     where = ("one process" if workers == 1
              else f"{workers} {'Ray actors' if args.engine == 'ray' else 'worker processes'}")
-    out.print(f"{int(frame['to run'].sum())} runs to train, about "
+    out.print(f"{plural(int(frame['to run'].sum()), 'run')} to train, about "
               f"{format_duration(frame['seconds'].sum())} on this machine with {where}.",
               highlight=False)
     if choice:
