@@ -23,9 +23,9 @@ prepare()  # imports nothing: arranges TensorFlow's start and Keras's registrati
 __version__ = "0.1.0"
 
 _API = {
-    "list_models": "pairzoo.registry",
+    "list_models": "pairzoo.zoo",  # the registry's names, with pretrained=
     "get_preset": "pairzoo.registry",
-    "create_model": "pairzoo.registry",
+    "create_model": "pairzoo.zoo",  # the registry's models, with weights=
     "load_pairs": "pairzoo.data",
     "PairSet": "pairzoo.data",
     "train": "pairzoo.training",

@@ -17,7 +17,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 from pairzoo.config import Preset, preset_from_dict
 from pairzoo.data.sources import DEFAULT_SOURCE
+from pairzoo.destinations import check_writable
 from pairzoo.errors import ConfigError, PairzooError
 from pairzoo.seeds import check_seed
 
@@ -226,27 +226,7 @@ def check_run_dir(out_dir: str | Path, must_be_free: bool = True) -> Path:
     if must_be_free and out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise PairzooError(f"{out_dir} already exists and is not an empty folder; choose "
                            "another --out (a finished run is never overwritten)")
-    parent = out_dir.parent
-    existing = parent  # the folders to come are made when saving; nothing is written now
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    try:
-        if not existing.is_dir():
-            raise NotADirectoryError(20, "Not a directory")
-        probe = existing / f".pairzoo-write-probe-{os.getpid()}"
-        probe.mkdir()
-        probe.rmdir()
-    except OSError as e:
-        raise PairzooError(f"cannot write a run folder in {parent} ({e.strerror or e}); "
-                           "choose another --out") from None
-    free = shutil.disk_usage(existing).free
-    if free < MIN_FREE_BYTES:
-        raise PairzooError(f"only {free // 1024} kB of free space in {parent}; a run folder "
-                           "needs about 1 MB: free some space or choose another --out")
-    return out_dir
-
-
-MIN_FREE_BYTES = 10 * 2**20
+    return check_writable(out_dir, "a run folder", "--out")
 
 
 def move_into_place(staging: Path, out_dir: Path, may_rename: bool) -> Path:

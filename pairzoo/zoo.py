@@ -4,6 +4,10 @@
     pairzoo.list_models(pretrained=True)                               # entries with weights
     release_info("siamese_vgg_aug")["metrics"]                         # what its card says
 
+This module composes the registry (names and presets, which know no releases) with the
+releases: `create_model`, `list_models` and `zoo_rows` here are the registry's plus weights.
+It imports pairzoo.registry; the registry never imports it.
+
 A release is a folder per entry in saved_models/ (keras-hub's preset layout): config.json (the
 resolved preset and seed), model.weights.h5, metadata.json (versions, parameter count, seed,
 training data, date, the weights' sha256, measured metrics) and README.md (the model card).
@@ -26,8 +30,10 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from pairzoo.errors import PairzooError
+from pairzoo import registry
+from pairzoo.errors import ConfigError, PairzooError
 
 RELEASES_PACKAGE = "pairzoo.saved_models"  # the repository's saved_models/, as package data
 WEIGHTS_FILE = "model.weights.h5"
@@ -66,9 +72,7 @@ def release_info(name: str) -> dict:
     """The entry's metadata.json (seed, metrics, sha256, versions, ...)."""
     path = release_dir(name) / "metadata.json"
     if not path.is_file():
-        from pairzoo.registry import get_preset
-
-        get_preset(name)  # an unknown name fails with suggestions first
+        registry.get_preset(name)  # an unknown name fails with suggestions first
         raise WeightsError(f"{name} has no release weights in this install; train it "
                            f"(pairzoo train {name}) or run `pairzoo release {name}`")
     return _metadata(name, path.stat().st_mtime)
@@ -190,10 +194,30 @@ def release_spec(name: str):
     return RunSpec.from_config(config, where=str(path))
 
 
-def pretrained_models() -> list[str]:
-    from pairzoo.registry import list_models
+def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
+    """Sorted names of the zoo entries matching `pattern` (wildcards `*`, `?`, `[...]`);
+    `pretrained=True`: only those with release weights in this install."""
+    names = registry.list_models(pattern)
+    return [name for name in names if has_release(name)] if pretrained else names
 
-    return [name for name in list_models() if has_release(name)]
+
+def pretrained_models() -> list[str]:
+    return list_models(pretrained=True)
+
+
+def create_model(name: str, weights: str | None = None, **overrides: Any):
+    """Build the named zoo model, with overrides checked against the preset.
+
+    `weights` follows keras.applications: None (the default) for fresh random weights;
+    "zoo" for the entry's trained release weights (packaged, or from the PAIRZOO_WEIGHTS_URL
+    mirror), or a mirror's base URL or folder. Release weights come with the release's own
+    config, so they take no model overrides."""
+    if weights is None:
+        return registry.create_model(name, **overrides)
+    if overrides:
+        raise ConfigError(f"weights={weights!r} loads {name}'s release as trained; drop the "
+                          f"overrides {sorted(overrides)} (or train your own variant)")
+    return load_release_model(name, weights)
 
 
 def card_figure(name: str) -> str:
@@ -204,3 +228,30 @@ def card_figure(name: str) -> str:
     if "test_error" not in card:
         return ""
     return f"{card['test_error']:g} %"
+
+
+def zoo_rows(pattern: str = "*") -> list[dict[str, Any]]:
+    """One row per zoo entry: what `pairzoo list` and docs/ZOO.md show (TOML only, no TF)."""
+    rows = []
+    for name in registry.list_models(pattern):
+        preset = registry.get_preset(name)
+        model, recipe, source = preset.model, preset.train, preset.source
+        sharing = "-" if model.family != "siamese" else ("shared" if model.share_weights
+                                                          else "two towers")
+        rows.append({
+            "name": name,
+            "family": f"{model.family}/{model.tower.kind}",
+            "sharing": sharing,
+            "head": model.head,
+            "aux": f"{model.aux_weight:g}" if model.has_digit_outputs else "-",
+            "params": source.expected_params,
+            "report params": source.params or None,
+            "report": source.report[:3],
+            "recipe": f"{recipe.optimizer} lr={recipe.learning_rate:g} "
+                      f"{recipe.epochs}ep bs={recipe.batch_size}",
+            "report figure": source.figure,
+            "weights": "yes" if has_release(name) else "-",
+            "our error": card_figure(name),  # release weights on the MNIST test split
+            "notes": source.notes,
+        })
+    return rows

@@ -82,3 +82,18 @@ def test_report_pages_match_the_stores(report):
 def test_docs_state_the_004_optimizer_the_presets_use():
     text = (REPO / "docs" / "EXPERIMENTS.md").read_text(encoding="utf-8")
     assert "SGD assumed" not in text and "the presets use Adam" in text
+
+
+def test_regenerating_a_report_without_plots_rewrites_nothing(pairzoo_cli, tmp_path):
+    """`--no-plots` only skips drawing: the same store gives byte-identical pages and tables
+    (004's effects pages once lost their forest plot's link)."""
+    import shutil
+
+    copy = tmp_path / "004"
+    shutil.copytree(RESULTS / "004", copy)
+    pairzoo_cli("reproduce", "004", "--tables-only", "--no-plots",
+                "--store", str(copy / "runs.jsonl"), "--out", str(copy))
+    changed = [str(path.relative_to(copy)) for path in sorted(copy.rglob("*"))
+               if path.is_file() and path.read_bytes() != (RESULTS / "004" / path.relative_to(
+                   copy)).read_bytes()]
+    assert not changed, f"pairzoo reproduce 004 --tables-only --no-plots rewrote {changed}"

@@ -132,11 +132,15 @@ class Analysis:
                                     f"tab:{self.name}_effects"), encoding="utf-8")
         self.claims.to_csv(written[2], index=False)
         self.checks.to_csv(written[3], index=False)
-        forest = None
-        if plots and self.effects["effect"].notna().any():
+        forest = f"{self.name}_forest.png"
+        has_effects = bool(self.effects["effect"].notna().any())
+        if plots and has_effects:
             written += plot_forest(self.effects, f"{self.name}: effects on test error, "
                                    "95 % CI per effect", out / f"{self.name}_forest")
-            forest = f"{self.name}_forest.png"
+        # the page links the plot wherever it exists, drawn now or before: a display flag
+        # (--no-plots) never changes what a page says
+        if not (has_effects and (out / forest).is_file()):
+            forest = None
         written[4].write_text(f"## {self.title}\n\n" + self.markdown(3, forest),
                               encoding="utf-8")
         return written

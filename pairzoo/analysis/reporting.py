@@ -20,6 +20,7 @@ from pairzoo.analysis.tables import (
     rich_table,
     summarise,
 )
+from pairzoo.destinations import write_aside
 from pairzoo.experiments.plan import PlannedRun, TimeModel, format_duration
 from pairzoo.experiments.spec import ExperimentSpec
 from pairzoo.experiments.store import ResultsStore
@@ -128,11 +129,11 @@ def store_tables(frame: pd.DataFrame, metrics: list[str]) -> list[Table]:
 def write_table(table: Table, out_dir: str | Path, name: str, notes: str = "") -> list[Path]:
     """`name`.csv (every number), .md (for people) and .tex (a booktabs table)."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     csv, md, tex = (out_dir / f"{name}.{ext}" for ext in ("csv", "md", "tex"))
-    table.summary.to_csv(csv, index=False)
-    md.write_text(table.markdown(notes), encoding="utf-8")
-    tex.write_text(table.latex(), encoding="utf-8")
+    # each written aside and renamed: a full disk leaves no empty or cut table behind
+    write_aside(csv, lambda path: table.summary.to_csv(path, index=False))
+    write_aside(md, lambda path: path.write_text(table.markdown(notes), encoding="utf-8"))
+    write_aside(tex, lambda path: path.write_text(table.latex(), encoding="utf-8"))
     return [csv, md, tex]
 
 

@@ -49,7 +49,7 @@ def _columns(text: str | None) -> list[str]:
 
 
 def cmd_list(args) -> int:
-    from pairzoo.registry import zoo_rows
+    from pairzoo.zoo import zoo_rows
 
     rows = zoo_rows(args.pattern)
     if not rows:
@@ -142,9 +142,10 @@ def cmd_runs(args) -> int:
     from pairzoo.runs import list_runs
 
     rows = list_runs(args.root, args.pattern)
-    if not rows:
-        raise PairzooError(f"no run of {args.pattern!r} under {args.root}/; train one with "
-                           "`pairzoo train NAME`")
+    if not rows:  # an empty list is an answer, not an error
+        what = "runs" if args.pattern == "*" else f"runs of {args.pattern!r}"
+        print(f"no {what} in {args.root}/ (`pairzoo train NAME` makes one)")
+        return 0
     columns = list(rows[0])
     cells = [[str(row[c]) if c != "test error" else
               ("-" if row[c] is None else f"{row[c]:g} %") for c in columns] for row in rows]
