@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from pairzoo.experiments.plan import PlannedRun, TimeModel, format_duration, pool_speedup
+from pairzoo.wording import plural
 
 
 def _epoch_summary(logs: dict) -> str:
@@ -70,8 +71,8 @@ class ExperimentProgress:
     # --- events ----------------------------------------------------------------------------
 
     def __enter__(self):
-        message = (f"{self.title}: {len(self.pending)} runs to do, {self.done} already in the "
-                   f"store; {self._left()}")
+        message = (f"{self.title}: {plural(len(self.pending), 'run')} to do, {self.done} "
+                   f"already in the store; {self._left()}")
         if self._live:
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
