@@ -209,6 +209,28 @@ def run_id(preset: Preset, seed: int, data: dict, init_from: str | None = None) 
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# what a run's data settings are called in recipe_settings; `fold` is left out: the folds of
+# a cross-validation cell are its repetitions, as seeds are
+RECIPE_DATA = ("train_data", "test_data", "pairs_seed", "folds")
+
+
+def recipe_settings(preset: Preset, data: dict) -> dict[str, Any]:
+    """What a run's result depends on besides its seed (and fold), as `--set` keys: `model`,
+    every model field (`tower.*` for the tower's), every recipe field, and the data. Every
+    field, defaults included, so that two runs have equal settings exactly when run_id hashes
+    the same model, config, recipe and data for them. Tables group runs by these: runs that
+    differ in any of them are never averaged together."""
+    settings: dict[str, Any] = {"model": preset.name}
+    for key, value in dataclasses.asdict(preset.model).items():
+        if key == "tower":
+            settings.update({f"tower.{k}": v for k, v in value.items()})
+        else:
+            settings[key] = value
+    settings.update(dataclasses.asdict(preset.train))
+    settings.update({key: data.get(key) for key in RECIPE_DATA})
+    return settings
+
+
 # --- run folders ---------------------------------------------------------------------------
 
 def default_run_dir(spec: RunSpec, root: str | Path = "runs") -> Path:

@@ -355,7 +355,7 @@ def test_resume_skips_bad_store_lines_and_appends_after_them(tmp_path, capsys):
     before = snapshot(tmp_path)
     code, out, err = cli(capsys, "experiment", tmp_path / "tiny.toml", "--store", store,
                          "--dry-run")
-    assert code == 0 and "1 runs to train" in out
+    assert code == 0 and "1 run to train" in out
     assert "2 unreadable lines skipped" in err and snapshot(tmp_path) == before
     trained = []
     run_experiment(spec, ResultsStore(store), train_fn=fake_train(trained))

@@ -96,34 +96,45 @@ class Table:
 
 
 def spec_table(spec: ExperimentSpec, plan: list[PlannedRun], store: ResultsStore,
-               frame: pd.DataFrame | None = None) -> Table:
-    """The experiment's table: every planned cell, ours beside the report's figures."""
+               frame: pd.DataFrame | None = None, metrics: list[str] | None = None) -> Table:
+    """The experiment's table: every planned cell, ours beside the report's figures (of the
+    spec's metrics, or `metrics`)."""
     if frame is None:
         from pairzoo.experiments.runner import plan_frame
 
         frame = plan_frame(plan, store)
-    summary = plan_summary(spec, plan, frame)
+    metrics = metrics or spec.metrics
+    summary = plan_summary(spec, plan, frame, metrics)
     title = f"{spec.name}: {spec.title}" if spec.title else spec.name
-    shown = display_frame(summary, spec.metrics, spec.axis_names)
+    shown = display_frame(summary, metrics, spec.axis_names)
     converged = (f"{spec.converged.label} ({spec.converged.note})".replace(" ()", "")
                  if spec.converged else "")
-    return Table(title, summary, shown, outside_rows(summary, spec.metrics), spec.metrics,
+    return Table(title, summary, shown, outside_rows(summary, metrics), metrics,
                  spec.name, frame, converged)
 
 
-def store_tables(frame: pd.DataFrame, metrics: list[str]) -> list[Table]:
-    """One table per (experiment, stage) in a store, cells as the rows recorded them."""
-    tables = []
-    for (experiment, stage), part in frame.groupby(["experiment", "stage"], sort=False):
-        present = [m for m in metrics if m in part and part[m].notna().any()]
+def store_tables(store: ResultsStore, metrics: list[str] | None = None,
+                 experiment: str = "*") -> list[Table]:
+    """Every table a store holds (pairzoo.analysis.stores): each spec's table through its
+    plan, as `reproduce --tables-only` gives it (the spec's metrics unless `metrics` names
+    others), then the rows outside every plan, per experiment and stage, split by recipe
+    (`metrics`, default test error and digit accuracy, where the rows have them)."""
+    from pairzoo.analysis.stores import read_store
+
+    planned, leftovers = read_store(store, experiment)
+    tables = [spec_table(p.spec, p.plan, store, p.frame, metrics) for p in planned]
+    for left in leftovers:
+        part = left.frame
+        present = [m for m in metrics or STORE_METRICS if m in part and part[m].notna().any()]
         summary = summarise(part, present)
         axes = list(dict.fromkeys(k for cell in part["cell"] for k in cell))
         shown = display_frame(summary, present, axes)
-        title = experiment if stage == "table" else f"{experiment} ({stage})"
-        name = experiment if stage == "table" else f"{experiment}_{stage}"
-        tables.append(Table(title, summary, shown, pd.Series(False, index=summary.index),
-                            present, name, part))
+        tables.append(Table(left.title, summary, shown, pd.Series(False, index=summary.index),
+                            present, left.name, part))
     return tables
+
+
+STORE_METRICS = ["test_error", "digit_accuracy"]
 
 
 def write_table(table: Table, out_dir: str | Path, name: str, notes: str = "") -> list[Path]:

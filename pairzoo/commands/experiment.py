@@ -317,22 +317,19 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_results(args) -> int:
-    import fnmatch
-
     from pairzoo.analysis.reporting import store_tables, write_curves, write_table
     from pairzoo.destinations import check_writable, writing
     from pairzoo.experiments.store import open_store
 
-    frame = open_store(args.store, must_exist=True).frame()
-    frame = frame[[fnmatch.fnmatchcase(e, args.experiment) for e in frame["experiment"]]]
-    if frame.empty:
+    store = open_store(args.store, must_exist=True)
+    _check_metrics(args.metric or [])
+    tables = store_tables(store, args.metric, args.experiment)
+    if not tables:
         raise PairzooError(f"no experiment in {args.store} matches {args.experiment!r}")
     out = console()
-    metrics = args.metric or ["test_error", "digit_accuracy"]
-    _check_metrics(metrics)
     if args.out:
         check_writable(args.out, "tables", "--out", inside=True)
-    for table in store_tables(frame, metrics):
+    for table in tables:
         out.print(table.rich())
         if args.out:
             with writing("tables", args.out, "--out"):
