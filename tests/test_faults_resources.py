@@ -12,12 +12,22 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from test_faults import assert_refused, cli, fake_train, json_line, row, warnings_in
+from test_faults import (  # noqa: F401  (fresh_sources: autouse, as there)
+    assert_refused,
+    cli,
+    fake_train,
+    fresh_sources,
+    json_line,
+    row,
+    warnings_in,
+)
 
 import pairzoo.destinations as destinations
 from pairzoo.errors import PairzooError
@@ -171,3 +181,51 @@ def test_a_run_folder_check_states_the_threshold_it_applies(tmp_path, capsys, mo
     line = assert_refused(tmp_path, capsys, ["train", "siamese_argmax", "--epochs", "1"],
                           "2,048 kB", f"{destinations.MIN_FREE_BYTES // 2**20} MB", "--out")
     assert "1 MB" not in line
+
+
+# --- exports: the destination is checked first --------------------------------------------------
+
+RELEASE = "siamese_small_cnn"  # a small release: loading it is quick
+
+
+@pytest.mark.parametrize("options, name", [
+    (["--format", "keras"], "model.keras"),
+    (["--format", "tflite"], "model.tflite"),
+    (["--format", "savedmodel"], "model"),
+    (["--format", "savedmodel", "--serving"], "serving"),
+    (["--format", "onnx"], "model.onnx"),
+])
+def test_an_export_into_a_read_only_place_is_refused_before_loading(options, name, tmp_path,
+                                                                    capsys, monkeypatch):
+    """Before: "internal error: OSError: [Errno 30]" after TensorFlow and the model loaded."""
+    monkeypatch.setattr("pairzoo.references.ModelRef.load", lambda self: pytest.fail("loaded"))
+    (tmp_path / "ro").mkdir()
+    read_only_probe(monkeypatch, tmp_path / "ro")
+    assert_refused(tmp_path, capsys, ["export", RELEASE, *options, "--out",
+                                      tmp_path / "ro" / "exports" / name],
+                   "Read-only file system", "--out", tmp_path / "ro" / "exports")
+
+
+def test_an_export_onto_an_existing_file_fails_before_tensorflow_is_imported(tmp_path):
+    existing = tmp_path / "model.keras"
+    existing.write_bytes(b"someone's model")
+    probe = ("import sys\nfrom pairzoo.cli import main\n"
+             f"code = main(['export', '{RELEASE}', '--format', 'keras', '--out', "
+             f"{str(existing)!r}])\n"
+             "print(code, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=300)
+    assert result.stdout.split() == ["2", "False", "False"], result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and "already exists" in result.stderr
+    assert existing.read_bytes() == b"someone's model"
+
+
+def test_a_failed_export_leaves_no_folder_behind(tmp_path, capsys, monkeypatch):
+    """Before: a failed ONNX export left exports/NAME/ (empty) behind."""
+
+    def onnx_missing(*args, **kwargs):
+        raise PairzooError("ONNX export needs tf2onnx, onnx: pip install 'pairzoo[onnx]'")
+
+    monkeypatch.setattr("pairzoo.export.write_onnx", onnx_missing)
+    assert_refused(tmp_path, capsys, ["export", RELEASE, "--format", "onnx"], "pip install")
+    assert not (tmp_path / "exports").exists()
