@@ -4,6 +4,7 @@
     pairzoo.list_models("siamese_*")
     model = pairzoo.create_model("siamese_fullyconv", share_weights=False)
     result = pairzoo.train("siamese_fullyconv", seed=0)      # -> RunResult (model, metrics, ...)
+    answers = pairzoo.predict_pairs("siamese_vgg_aug", "pairs.npy")   # many pairs at once
 
 Names resolve lazily, so `import pairzoo` (and `pairzoo --help`) stays free of TensorFlow until
 something that needs it is used. Once Keras is imported (by pairzoo or by you), pairzoo's model
@@ -32,6 +33,7 @@ _API = {
     "RunResult": "pairzoo.training",
     "evaluate": "pairzoo.evaluation",
     "load_model": "pairzoo.runs",
+    "predict_pairs": "pairzoo.batch",
     "PairzooError": "pairzoo.errors",
 }
 

@@ -174,6 +174,13 @@ def cmd_release(args) -> int:
 
     if not list_models(args.pattern):
         raise PairzooError(f"no model matches {args.pattern!r}; see `pairzoo list`")
+    if args.cards_only:  # what the cards say changed, not the weights: no training, no data
+        from pairzoo.cards import rewrite_cards
+
+        changed = rewrite_cards(args.pattern)
+        console().print(f"{len(changed)} cards rewritten from their metadata; saved_models/",
+                        highlight=False)
+        return 0
     if args.card_data is None:
         raise PairzooError("--card-data idx:DIR is required: the MNIST test split (t10k idx "
                            "files) every card is measured on")
@@ -218,6 +225,9 @@ def add_parsers(commands) -> None:
                    help="the MNIST test split (t10k idx files) the cards are measured on")
     p.add_argument("--force", action="store_true",
                    help="rewrite entries that are up to date (their runs are reused)")
+    p.add_argument("--cards-only", action="store_true",
+                   help="only rewrite each release's README.md from its metadata.json (no "
+                        "training; weights untouched)")
     p.add_argument("--workers", type=positive_int,
                    help="worker processes for the candidates (default 1: this process)")
     p.set_defaults(run=cmd_release)
