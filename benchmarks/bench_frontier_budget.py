@@ -18,8 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import pairzoo  # noqa: F401  (first: its quiet start must precede TensorFlow's import)
 from bench_inference import machine
+
+import pairzoo  # noqa: F401  (first: its quiet start must precede TensorFlow's import)
 
 HERE = Path(__file__).resolve().parent
 ENTRIES = ("siamese_vgg_aug", "siamese_vgg_distilled")

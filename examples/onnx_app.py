@@ -3,7 +3,8 @@
     pairzoo export siamese_vgg_aug --format onnx          # -> exports/siamese_vgg_aug/release.onnx
     python onnx_app.py exports/siamese_vgg_aug/release.onnx pairs.npy
 
-pairs.npy: (N, 2, 14, 14) or one (2, 14, 14) pair of raw 0-255 pixels, white digits on black.
+pairs.npy: (N, 2, 14, 14) or one (2, 14, 14) pair of raw 0-255 pixels, white digits on black
+(examples/README.md shows how to make one).
 The labels, input spec and measured metrics travel inside the file (read below) and in the
 release.onnx.json beside it.
 """
@@ -29,7 +30,7 @@ def model_facts(model_file: str) -> dict:
 
 def describe(outputs: dict[str, np.ndarray], i: int) -> str:
     p = float(outputs["compare"][i, 0])  # P(first digit <= second digit)
-    sign = "<=" if p >= 0.5 else ">"
+    sign = "<=" if p > 0.5 else ">"  # the rule every export states (its input.decision)
     if "digit_a" not in outputs:  # two-channel models predict the comparison only
         return f"pair {i}: first {sign} second  (P(first <= second) = {p:.3f})"
     a, b = outputs["digit_a"][i].argmax(), outputs["digit_b"][i].argmax()

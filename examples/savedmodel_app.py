@@ -1,8 +1,9 @@
 """Classify digit pairs with an exported SavedModel, using TensorFlow alone (no pairzoo).
 
-    python savedmodel_app.py saved_models/siamese_fullyconv/RUN pairs.npy
+    python savedmodel_app.py exports/siamese_fullyconv/release pairs.npy
 
-pairs.npy: (N, 2, 14, 14) or one (2, 14, 14) pair of raw 0-255 pixels, white digits on black.
+pairs.npy: (N, 2, 14, 14) or one (2, 14, 14) pair of raw 0-255 pixels, white digits on black
+(examples/README.md shows how to make one).
 """
 
 import os
@@ -24,7 +25,7 @@ def classify(model_dir: str, pairs: np.ndarray) -> dict[str, np.ndarray]:
 
 def describe(outputs: dict[str, np.ndarray], i: int) -> str:
     p = float(outputs["compare"][i, 0])  # P(first digit <= second digit)
-    sign = "<=" if p >= 0.5 else ">"
+    sign = "<=" if p > 0.5 else ">"  # the rule every export states (its input.decision)
     if "digit_a" not in outputs:  # two-channel models predict the comparison only
         return f"pair {i}: first {sign} second  (P(first <= second) = {p:.3f})"
     a, b = outputs["digit_a"][i].argmax(), outputs["digit_b"][i].argmax()

@@ -1,8 +1,9 @@
 """Classify digit pairs with an exported .tflite file, using ai-edge-litert and numpy only.
 
-    python tflite_device.py saved_models/siamese_fullyconv/RUN.tflite pairs.npy
+    python tflite_device.py exports/siamese_fullyconv/release.tflite pairs.npy
 
-pairs.npy: (N, 2, 14, 14) or one (2, 14, 14) pair of raw 0-255 pixels, white digits on black.
+pairs.npy: (N, 2, 14, 14) or one (2, 14, 14) pair of raw 0-255 pixels, white digits on black
+(examples/README.md shows how to make one).
 The same code runs the float, float16, dynamic-range and int8 files: all take float32 pixels.
 """
 
@@ -21,7 +22,7 @@ def classify(model_file: str, pairs: np.ndarray) -> dict[str, np.ndarray]:
 
 def describe(outputs: dict[str, np.ndarray], i: int) -> str:
     p = float(outputs["compare"][i, 0])  # P(first digit <= second digit)
-    sign = "<=" if p >= 0.5 else ">"
+    sign = "<=" if p > 0.5 else ">"  # the rule every export states (its input.decision)
     if "digit_a" not in outputs:  # two-channel models predict the comparison only
         return f"pair {i}: first {sign} second  (P(first <= second) = {p:.3f})"
     a, b = outputs["digit_a"][i].argmax(), outputs["digit_b"][i].argmax()

@@ -4,6 +4,7 @@
     pairzoo.list_models("siamese_*")
     model = pairzoo.create_model("siamese_fullyconv", share_weights=False)
     result = pairzoo.train("siamese_fullyconv", seed=0)      # -> RunResult (model, metrics, ...)
+    answers = pairzoo.predict_pairs("siamese_vgg_aug", "pairs.npy")   # many pairs at once
 
 Names resolve lazily, so `import pairzoo` (and `pairzoo --help`) stays free of TensorFlow until
 something that needs it is used. Once Keras is imported (by pairzoo or by you), pairzoo's model
@@ -22,9 +23,9 @@ prepare()  # imports nothing: arranges TensorFlow's start and Keras's registrati
 __version__ = "0.1.0"
 
 _API = {
-    "list_models": "pairzoo.registry",
+    "list_models": "pairzoo.zoo",  # the registry's names, with pretrained=
     "get_preset": "pairzoo.registry",
-    "create_model": "pairzoo.registry",
+    "create_model": "pairzoo.zoo",  # the registry's models, with weights=
     "load_pairs": "pairzoo.data",
     "PairSet": "pairzoo.data",
     "train": "pairzoo.training",
@@ -32,6 +33,7 @@ _API = {
     "RunResult": "pairzoo.training",
     "evaluate": "pairzoo.evaluation",
     "load_model": "pairzoo.runs",
+    "predict_pairs": "pairzoo.batch",
     "PairzooError": "pairzoo.errors",
 }
 

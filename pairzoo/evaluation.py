@@ -15,6 +15,7 @@ import numpy as np
 
 from pairzoo.data import PairSet
 from pairzoo.errors import PairzooError
+from pairzoo.interface import reads_less_equal
 
 DEVICES = ("cpu", "gpu")
 
@@ -90,12 +91,13 @@ def score(outputs: dict[str, np.ndarray], pairs: PairSet) -> dict[str, float]:
     """Every rate in percent, rounded to what the test set resolves: test_error,
     test_accuracy, f1 and auc for `compare`; digit_accuracy where there are digit outputs.
 
-    Errors and accuracies are exact counts (a probability above 0.5 reads "first <= second",
-    as keras.metrics.BinaryAccuracy reads it); F1 and AUC come from keras.metrics."""
+    Errors and accuracies are exact counts, `compare` read by the one rule every pairzoo output
+    uses (pairzoo.interface.reads_less_equal: above 0.5, as keras.metrics.BinaryAccuracy
+    reads it); F1 and AUC come from keras.metrics."""
     truth = pairs.compare.astype("float32")[:, None]
     prob = outputs["compare"].astype("float32")
     n = len(truth)
-    correct = int(((prob > 0.5) == (truth > 0.5)).sum())
+    correct = int((reads_less_equal(prob) == (truth > 0.5)).sum())
     places = decimals_for(n)
     f1 = keras.metrics.F1Score(threshold=0.5)
     f1.update_state(truth, prob)

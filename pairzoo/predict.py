@@ -25,7 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from pairzoo.errors import PairzooError
-from pairzoo.interface import INPUT_NAME, PAIR_SHAPE, SIGNATURE_KEY
+from pairzoo.interface import (
+    INPUT_NAME,
+    PAIR_SHAPE,
+    SIGNATURE_KEY,
+    digit_outputs_trained,
+    reads_less_equal,
+)
 
 MNIST_SIZE = (28, 28)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -133,12 +139,16 @@ def load_runner_for(model: str | Path) -> tuple[Runner, dict]:
         from pairzoo.references import resolve_model
 
         ref = resolve_model(model)
+        if ref.kind == "release":  # LiteRT where it is installed: no TensorFlow to import
+            from pairzoo.converted import release_tflite
+
+            converted = release_tflite(ref.name)
+            if converted is not None:
+                return load_runner(converted), _about(ref, ref.spec.preset.model, " (on LiteRT)")
         loaded = ref.load()
         # a bare .keras file has no run config: its model carries its own
         config = ref.spec.preset.model if ref.spec else getattr(loaded, "model_config", None)
-        about = {"describe": ref.describe(),
-                 "compare_is_decision": bool(config and config.head == "argmax")}
-        return _keras_model_runner(loaded), about
+        return _keras_model_runner(loaded), _about(ref, config)
     labels = (path / "assets" / "pairzoo.json" if path.is_dir()
               else path.with_name(path.name + ".json"))
     about = {}
@@ -146,8 +156,17 @@ def load_runner_for(model: str | Path) -> tuple[Runner, dict]:
         with contextlib.suppress(ValueError, OSError):
             facts = json.loads(labels.read_text(encoding="utf-8"))
             about = {"describe": f"{path} ({facts.get('origin', facts.get('model', ''))})",
-                     "compare_is_decision": bool(facts.get("compare_is_decision"))}
+                     "compare_is_decision": bool(facts.get("compare_is_decision")),
+                     "digits_trained": facts.get("digit_outputs_trained", True) is not False}
     return load_runner(path), about
+
+
+def _about(ref, config, how: str = "") -> dict:
+    """What `answer_for` and the answer's `model` line need to know of a run or release."""
+    return {"describe": ref.describe() + how,
+            "compare_is_decision": bool(config and config.head == "argmax"),
+            "digits_trained": config is None or digit_outputs_trained(config.head,
+                                                                       config.aux_weight)}
 
 
 def _keras_runner(path: Path) -> Runner:
@@ -200,21 +219,16 @@ def _savedmodel_runner(path: Path) -> Runner:
 
 
 def _tflite_runner(path: Path) -> Runner:
+    from pairzoo.litert import signature_runner
+
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        return signature_runner(model_path=str(path))
     except ImportError:
         raise PairzooError("running .tflite files needs ai-edge-litert: "
                            "pip install 'pairzoo[litert]'") from None
-    try:
-        signature = Interpreter(model_path=str(path)).get_signature_runner(SIGNATURE_KEY)
     except (ValueError, RuntimeError) as e:
         raise PairzooError(f"cannot load {path} as a TFLite model "
                            f"({str(e).strip().splitlines()[0]}); re-export it") from None
-
-    def run(pairs):
-        return signature(**{INPUT_NAME: np.ascontiguousarray(pairs, dtype=np.float32)})
-
-    return run
 
 
 # --- the answer ---------------------------------------------------------------------------
@@ -224,12 +238,14 @@ def _tflite_runner(path: Path) -> Runner:
 class Answer:
     """One pair's prediction: `answer` is "<=" or ">", `probability` that answer's probability
     (1.0 for a `decision`: a hard-coded argmax head's 0/1 output is no probability); digit
-    guesses are None for two-channel models (they have no digit outputs)."""
+    guesses are None for two-channel models (they have no digit outputs) and for models whose
+    digit outputs are untrained (`digits_trained` False: no digit loss, aux weight 0)."""
 
     answer: str
     probability: float
     p_less_equal: float
     decision: bool = False
+    digits_trained: bool = True
     digit_a: int | None = None
     digit_a_probability: float | None = None
     digit_b: int | None = None
@@ -241,17 +257,18 @@ class Answer:
 
 
 def answer_for(outputs: dict[str, np.ndarray], index: int = 0,
-               decision: bool = False) -> Answer:
+               decision: bool = False, digits_trained: bool = True) -> Answer:
     """Read pair `index` of a model's outputs by name; `decision`: its `compare` output is a
-    0/1 decision (a hard-coded argmax head)."""
+    0/1 decision (a hard-coded argmax head); `digits_trained` False: its digit outputs learned
+    nothing (no digit loss), so they are not read as guesses."""
     p = float(outputs["compare"][index, 0])
-    digits = {}
+    digits = {"digits_trained": digits_trained}
     for side in ("digit_a", "digit_b"):
-        if side in outputs:
+        if side in outputs and digits_trained:
             probs = outputs[side][index]
             guess = int(np.argmax(probs))
             digits |= {side: guess, f"{side}_probability": float(probs[guess])}
-    if p >= 0.5:
+    if reads_less_equal(p):
         return Answer("<=", p, p, decision, **digits)
     return Answer(">", 1 - p, p, decision, **digits)
 
@@ -262,5 +279,6 @@ def predict_files(model: str | Path, first: str | Path, second: str | Path | Non
     (a zoo name means its release weights)."""
     pair = load_pair(first, second, invert)
     runner, about = load_runner_for(model)
-    answer = answer_for(runner(pair), decision=about.get("compare_is_decision", False))
+    answer = answer_for(runner(pair), decision=about.get("compare_is_decision", False),
+                        digits_trained=about.get("digits_trained", True))
     return dataclasses.replace(answer, model=about.get("describe", str(model)))

@@ -6,6 +6,8 @@ import keras
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from pairzoo.wording import plural
+
 
 def _summary(logs: dict) -> str:
     """'loss 0.412  acc 91.2%  test acc 88.0%' from a fit epoch's logs."""
@@ -35,7 +37,8 @@ class EpochProgress(keras.callbacks.Callback):
             self._progress.start()
             self._task = self._progress.add_task(self.title, total=self.epochs, summary="")
         else:
-            self.console.print(f"training {self.title}: {self.epochs} epochs", highlight=False)
+            self.console.print(f"training {self.title}: {plural(self.epochs, 'epoch')}",
+                               highlight=False)
 
     def on_epoch_end(self, epoch, logs=None):
         summary = _summary(logs or {})

@@ -1,4 +1,4 @@
-"""The zoo: named presets (zoo_configs/*.toml) -> configs -> models.
+"""Names and presets: zoo_configs/*.toml -> configs -> untrained models.
 
     list_models("siamese_*")             names matching a shell-style pattern
     get_preset("siamese_fullyconv")      the parsed preset (model, recipe, source report)
@@ -7,6 +7,10 @@
 An unknown name fails with the closest names suggested. Overrides set to None are dropped, so
 a CLI flag left at its default never clobbers a preset's value (timm's rule). Listing reads only
 the TOML files: `pairzoo list` needs no TensorFlow.
+
+The registry knows nothing of release weights: pairzoo.zoo composes presets with releases
+(`pairzoo.create_model(name, weights="zoo")`, `pairzoo.list_models(pretrained=True)`) and
+imports this module, never the other way round.
 """
 
 from __future__ import annotations
@@ -35,15 +39,9 @@ def _preset_texts() -> dict[str, str]:
             for entry in folder.iterdir() if entry.name.endswith(".toml")}
 
 
-def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
-    """Sorted names of the zoo entries matching `pattern` (wildcards `*`, `?`, `[...]`);
-    `pretrained=True`: only those with release weights in this install."""
-    names = sorted(name for name in _preset_texts() if fnmatch.fnmatchcase(name, pattern))
-    if pretrained:
-        from pairzoo.zoo import has_release
-
-        names = [name for name in names if has_release(name)]
-    return names
+def list_models(pattern: str = "*") -> list[str]:
+    """Sorted names of the zoo entries matching `pattern` (wildcards `*`, `?`, `[...]`)."""
+    return sorted(name for name in _preset_texts() if fnmatch.fnmatchcase(name, pattern))
 
 
 def preset_description(name: str) -> str:
@@ -67,53 +65,13 @@ def get_preset(name: str, **overrides: Any) -> Preset:
     return apply_overrides(preset, overrides) if overrides else preset
 
 
-def create_model(name: str, weights: str | None = None, **overrides: Any):
-    """Build the named zoo model, with overrides checked against the preset.
-
-    `weights` follows keras.applications: None (the default) for fresh random weights;
-    "zoo" for the entry's trained release weights (pairzoo.zoo: packaged, or from the
-    PAIRZOO_WEIGHTS_URL mirror), or a mirror's base URL or folder. Release weights come with
-    the release's own config, so they take no model overrides."""
+def create_model(name: str, **overrides: Any):
+    """Build the named zoo model with fresh random weights, overrides checked against the
+    preset (trained weights: pairzoo.zoo.create_model)."""
     from pairzoo.models import build_model
 
-    if weights is not None:
-        if overrides:
-            raise ConfigError(f"weights={weights!r} loads {name}'s release as trained; drop the "
-                              f"overrides {sorted(overrides)} (or train your own variant)")
-        from pairzoo.zoo import load_release_model
-
-        return load_release_model(name, weights)
     preset = get_preset(name, **overrides)
     return build_model(preset.model, name=name)
-
-
-def zoo_rows(pattern: str = "*") -> list[dict[str, Any]]:
-    """One row per zoo entry: what `pairzoo list` and docs/ZOO.md show (TOML only, no TF)."""
-    from pairzoo.zoo import card_figure, has_release
-
-    rows = []
-    for name in list_models(pattern):
-        preset = get_preset(name)
-        model, recipe, source = preset.model, preset.train, preset.source
-        sharing = "-" if model.family != "siamese" else ("shared" if model.share_weights
-                                                          else "two towers")
-        rows.append({
-            "name": name,
-            "family": f"{model.family}/{model.tower.kind}",
-            "sharing": sharing,
-            "head": model.head,
-            "aux": f"{model.aux_weight:g}" if model.has_digit_outputs else "-",
-            "params": source.expected_params,
-            "report params": source.params or None,
-            "report": source.report[:3],
-            "recipe": f"{recipe.optimizer} lr={recipe.learning_rate:g} "
-                      f"{recipe.epochs}ep bs={recipe.batch_size}",
-            "report figure": source.figure,
-            "weights": "yes" if has_release(name) else "-",
-            "our error": card_figure(name),  # release weights on the MNIST test split
-            "notes": source.notes,
-        })
-    return rows
 
 
 def check_all_presets() -> list[str]:

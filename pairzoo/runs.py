@@ -17,7 +17,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 from pairzoo.config import Preset, preset_from_dict
 from pairzoo.data.sources import DEFAULT_SOURCE
+from pairzoo.destinations import check_writable
 from pairzoo.errors import ConfigError, PairzooError
 from pairzoo.seeds import check_seed
 
@@ -209,6 +209,28 @@ def run_id(preset: Preset, seed: int, data: dict, init_from: str | None = None) 
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# what a run's data settings are called in recipe_settings; `fold` is left out: the folds of
+# a cross-validation cell are its repetitions, as seeds are
+RECIPE_DATA = ("train_data", "test_data", "pairs_seed", "folds")
+
+
+def recipe_settings(preset: Preset, data: dict) -> dict[str, Any]:
+    """What a run's result depends on besides its seed (and fold), as `--set` keys: `model`,
+    every model field (`tower.*` for the tower's), every recipe field, and the data. Every
+    field, defaults included, so that two runs have equal settings exactly when run_id hashes
+    the same model, config, recipe and data for them. Tables group runs by these: runs that
+    differ in any of them are never averaged together."""
+    settings: dict[str, Any] = {"model": preset.name}
+    for key, value in dataclasses.asdict(preset.model).items():
+        if key == "tower":
+            settings.update({f"tower.{k}": v for k, v in value.items()})
+        else:
+            settings[key] = value
+    settings.update(dataclasses.asdict(preset.train))
+    settings.update({key: data.get(key) for key in RECIPE_DATA})
+    return settings
+
+
 # --- run folders ---------------------------------------------------------------------------
 
 def default_run_dir(spec: RunSpec, root: str | Path = "runs") -> Path:
@@ -226,27 +248,7 @@ def check_run_dir(out_dir: str | Path, must_be_free: bool = True) -> Path:
     if must_be_free and out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise PairzooError(f"{out_dir} already exists and is not an empty folder; choose "
                            "another --out (a finished run is never overwritten)")
-    parent = out_dir.parent
-    existing = parent  # the folders to come are made when saving; nothing is written now
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    try:
-        if not existing.is_dir():
-            raise NotADirectoryError(20, "Not a directory")
-        probe = existing / f".pairzoo-write-probe-{os.getpid()}"
-        probe.mkdir()
-        probe.rmdir()
-    except OSError as e:
-        raise PairzooError(f"cannot write a run folder in {parent} ({e.strerror or e}); "
-                           "choose another --out") from None
-    free = shutil.disk_usage(existing).free
-    if free < MIN_FREE_BYTES:
-        raise PairzooError(f"only {free // 1024} kB of free space in {parent}; a run folder "
-                           "needs about 1 MB: free some space or choose another --out")
-    return out_dir
-
-
-MIN_FREE_BYTES = 10 * 2**20
+    return check_writable(out_dir, "a run folder", "--out")
 
 
 def move_into_place(staging: Path, out_dir: Path, may_rename: bool) -> Path:

@@ -4,6 +4,10 @@
     pairzoo.list_models(pretrained=True)                               # entries with weights
     release_info("siamese_vgg_aug")["metrics"]                         # what its card says
 
+This module composes the registry (names and presets, which know no releases) with the
+releases: `create_model`, `list_models` and `zoo_rows` here are the registry's plus weights.
+It imports pairzoo.registry; the registry never imports it.
+
 A release is a folder per entry in saved_models/ (keras-hub's preset layout): config.json (the
 resolved preset and seed), model.weights.h5, metadata.json (versions, parameter count, seed,
 training data, date, the weights' sha256, measured metrics) and README.md (the model card).
@@ -12,8 +16,9 @@ training data, date, the weights' sha256, measured metrics) and README.md (the m
 The sha256 in the packaged metadata.json is the trust anchor: weights are loaded only after
 their hash matches it, whether they come from the package or from a mirror
 (PAIRZOO_WEIGHTS_URL, or `weights="https://..."` / `weights="/a/folder"`), which
-`keras.utils.get_file` fetches and caches (~/.keras/pairzoo-weights). A file whose hash does
-not match is refused with a one-line error and never loaded.
+pairzoo.download fetches into a cache ($KERAS_HOME/pairzoo-weights): no more than the release's
+size, within PAIRZOO_DOWNLOAD_TIMEOUT seconds. A file whose size or hash does not match is
+refused with a one-line error, never loaded and never kept.
 
 Importing this module imports no Keras: listing and reading cards stay fast.
 """
@@ -26,8 +31,10 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from pairzoo.errors import PairzooError
+from pairzoo import registry
+from pairzoo.errors import ConfigError, PairzooError
 
 RELEASES_PACKAGE = "pairzoo.saved_models"  # the repository's saved_models/, as package data
 WEIGHTS_FILE = "model.weights.h5"
@@ -66,9 +73,7 @@ def release_info(name: str) -> dict:
     """The entry's metadata.json (seed, metrics, sha256, versions, ...)."""
     path = release_dir(name) / "metadata.json"
     if not path.is_file():
-        from pairzoo.registry import get_preset
-
-        get_preset(name)  # an unknown name fails with suggestions first
+        registry.get_preset(name)  # an unknown name fails with suggestions first
         raise WeightsError(f"{name} has no release weights in this install; train it "
                            f"(pairzoo train {name}) or run `pairzoo release {name}`")
     return _metadata(name, path.stat().st_mtime)
@@ -106,8 +111,14 @@ def weights_path(name: str, source: str | None = "zoo") -> Path:
 
 
 def _fetch(name: str, base: str, expected: str) -> Path:
-    """A mirror's copy, fetched once into Keras's cache and checked against `expected`."""
-    import keras
+    """A mirror's copy, fetched once into the weights cache, bounded in size (the release's
+    own) and time (PAIRZOO_DOWNLOAD_TIMEOUT), kept only if its sha256 is `expected`."""
+    from pairzoo.download import (
+        TIMEOUT_VARIABLE,
+        DownloadRefused,
+        download_timeout,
+        fetch_verified,
+    )
 
     if "://" not in base:
         folder = Path(base).expanduser()
@@ -115,46 +126,42 @@ def _fetch(name: str, base: str, expected: str) -> Path:
             raise WeightsError(f"weights mirror {base} is neither a URL nor a folder")
         base = folder.resolve().as_uri()
     origin = f"{base.rstrip('/')}/{name}/{WEIGHTS_FILE}"
-    # Keras reads KERAS_HOME once, at its import, and falls back to /tmp/.keras when the
-    # folder does not exist yet: read it now and make it, so the cache is where it is set
-    cache_dir = os.environ.get("KERAS_HOME")
-    if cache_dir:
-        try:
-            Path(cache_dir).expanduser().mkdir(parents=True, exist_ok=True)
-        except OSError:  # not ours to make: Keras's own fallback applies
-            cache_dir = None
     try:
-        with _quiet_keras():
-            path = keras.utils.get_file(f"{name}-{expected[:16]}.weights.h5", origin=origin,
-                                        file_hash=expected, hash_algorithm="sha256",
-                                        cache_subdir=CACHE_SUBDIR, cache_dir=cache_dir)
-    except ValueError as e:  # get_file: "Incomplete or corrupted file detected"
-        raise WeightsError(f"{origin} does not match {name}'s recorded sha256: refused "
-                           f"({str(e).splitlines()[0]})") from None
-    except Exception as e:  # URLError, HTTPError, OSError: the mirror is unreachable
+        timeout = download_timeout()
+    except ValueError as e:
+        raise WeightsError(str(e)) from None
+    size = release_info(name)["weights_bytes"]
+    cached = _cache_dir() / f"{name}-{expected[:16]}.weights.h5"
+    if cached.is_file():
+        if cached.stat().st_size == size and sha256_of(cached) == expected:
+            return cached
+        cached.unlink()  # a damaged copy: fetched again, never loaded
+    try:
+        return fetch_verified(origin, cached, size, expected, timeout)
+    except DownloadRefused as e:
+        raise WeightsError(f"{origin} does not match {name}'s recorded sha256: refused ({e}); "
+                           f"nothing was kept") from None
+    except TimeoutError as e:
+        raise WeightsError(f"{origin} did not arrive within {timeout:g} s ({e}); check "
+                           f"{MIRROR_VARIABLE}, or raise {TIMEOUT_VARIABLE}") from None
+    except OSError as e:  # URLError, HTTPError, a refused connection: the mirror is unreachable
+        reason = getattr(e, "reason", None) or e.strerror or str(e) or "no answer"
         raise WeightsError(f"cannot fetch {origin} ({type(e).__name__}: "
-                           f"{str(e).splitlines()[0] if str(e) else 'no answer'}); check "
-                           f"{MIRROR_VARIABLE} or the weights= argument") from None
-    return Path(path)
+                           f"{str(reason).splitlines()[0]}); check {MIRROR_VARIABLE} or the "
+                           "weights= argument") from None
 
 
-def _quiet_keras():
-    """get_file prints a progress bar; a library call should not."""
-    import contextlib
-
-    import keras
-
-    @contextlib.contextmanager
-    def quiet():
-        was_on = keras.config.is_interactive_logging_enabled()
-        keras.config.disable_interactive_logging()
-        try:
-            yield
-        finally:
-            if was_on:
-                keras.config.enable_interactive_logging()
-
-    return quiet()
+def _cache_dir() -> Path:
+    """$KERAS_HOME/pairzoo-weights (~/.keras without KERAS_HOME), where keras.utils.get_file
+    kept mirror copies before: copies fetched then are found again."""
+    root = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
+    folder = root / CACHE_SUBDIR
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WeightsError(f"cannot make the weights cache {folder} ({e.strerror}); set "
+                           "KERAS_HOME to a writable folder") from None
+    return folder
 
 
 def load_release_model(name: str, weights: str = "zoo"):
@@ -190,10 +197,30 @@ def release_spec(name: str):
     return RunSpec.from_config(config, where=str(path))
 
 
-def pretrained_models() -> list[str]:
-    from pairzoo.registry import list_models
+def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
+    """Sorted names of the zoo entries matching `pattern` (wildcards `*`, `?`, `[...]`);
+    `pretrained=True`: only those with release weights in this install."""
+    names = registry.list_models(pattern)
+    return [name for name in names if has_release(name)] if pretrained else names
 
-    return [name for name in list_models() if has_release(name)]
+
+def pretrained_models() -> list[str]:
+    return list_models(pretrained=True)
+
+
+def create_model(name: str, weights: str | None = None, **overrides: Any):
+    """Build the named zoo model, with overrides checked against the preset.
+
+    `weights` follows keras.applications: None (the default) for fresh random weights;
+    "zoo" for the entry's trained release weights (packaged, or from the PAIRZOO_WEIGHTS_URL
+    mirror), or a mirror's base URL or folder. Release weights come with the release's own
+    config, so they take no model overrides."""
+    if weights is None:
+        return registry.create_model(name, **overrides)
+    if overrides:
+        raise ConfigError(f"weights={weights!r} loads {name}'s release as trained; drop the "
+                          f"overrides {sorted(overrides)} (or train your own variant)")
+    return load_release_model(name, weights)
 
 
 def card_figure(name: str) -> str:
@@ -204,3 +231,30 @@ def card_figure(name: str) -> str:
     if "test_error" not in card:
         return ""
     return f"{card['test_error']:g} %"
+
+
+def zoo_rows(pattern: str = "*") -> list[dict[str, Any]]:
+    """One row per zoo entry: what `pairzoo list` and docs/ZOO.md show (TOML only, no TF)."""
+    rows = []
+    for name in registry.list_models(pattern):
+        preset = registry.get_preset(name)
+        model, recipe, source = preset.model, preset.train, preset.source
+        sharing = "-" if model.family != "siamese" else ("shared" if model.share_weights
+                                                          else "two towers")
+        rows.append({
+            "name": name,
+            "family": f"{model.family}/{model.tower.kind}",
+            "sharing": sharing,
+            "head": model.head,
+            "aux": f"{model.aux_weight:g}" if model.has_digit_outputs else "-",
+            "params": source.expected_params,
+            "report params": source.params or None,
+            "report": source.report[:3],
+            "recipe": f"{recipe.optimizer} lr={recipe.learning_rate:g} "
+                      f"{recipe.epochs}ep bs={recipe.batch_size}",
+            "report figure": source.figure,
+            "weights": "yes" if has_release(name) else "-",
+            "our error": card_figure(name),  # release weights on the MNIST test split
+            "notes": source.notes,
+        })
+    return rows

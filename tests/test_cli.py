@@ -67,6 +67,7 @@ def test_train_evaluate_round_trip(tmp_path, t10k, console_script, pairzoo_cli):
                  "--set", "train.n_train=100", "--set", "train.n_test=100", "--out", str(out_dir))
     assert "test error" in result.stdout
     assert "epoch 1/1" in result.stderr  # plain progress lines when not a terminal
+    assert "siamese_argmax: 1 epoch\n" in result.stderr  # not "1 epochs"
     metrics = json.loads((out_dir / "metrics.json").read_text())
     assert metrics["units"] == "percent"
     assert metrics["test_error"] + metrics["test_accuracy"] == pytest.approx(100)
@@ -181,6 +182,21 @@ def test_runs_lists_past_runs_newest_first(pairzoo_cli, tmp_path):
     assert "%" in lines[1] and "runs/siamese_small_cnn/" in lines[1]
     only = pairzoo_cli("runs", "siamese_a*").stdout
     assert "siamese_small_cnn" not in only
+
+
+def test_runs_with_no_runs_is_an_answer_not_an_error(pairzoo_cli):
+    out = pairzoo_cli("runs").stdout
+    assert out == "no runs in runs/ (`pairzoo train NAME` makes one)\n"
+    (Path("elsewhere")).mkdir()
+    assert "no runs of 'siamese_*' in elsewhere/" in pairzoo_cli(
+        "runs", "siamese_*", "--root", "elsewhere").stdout
+
+
+def test_counts_take_the_right_plural():
+    from pairzoo.wording import plural
+
+    assert (plural(1, "epoch"), plural(25, "epoch"), plural(0, "run")) == (
+        "1 epoch", "25 epochs", "0 runs")
 
 
 def test_version_names_pairzoo_keras_and_the_backend():

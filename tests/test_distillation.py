@@ -125,7 +125,8 @@ def test_teacher_zero_is_the_teacher_presets_own_run():
     own = RunSpec(get_preset("siamese_vgg_elastic"), seed=3, test_data="idx:somewhere")
     assert teachers[0].run_id == own.run_id
     # every teacher learns from the student's own training pairs
-    assert {t.train_pairs().pairs.tobytes() for t in teachers} == {spec.train_pairs().pairs.tobytes()}
+    own_pairs = spec.train_pairs().pairs.tobytes()
+    assert {t.train_pairs().pairs.tobytes() for t in teachers} == {own_pairs}
 
 
 def test_a_distilled_run_trains_its_teachers_once_and_keeps_them(caplog):

@@ -293,3 +293,26 @@ def test_effects_bad_input_is_one_line(args, phrase, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and phrase in err[0]
+
+
+def test_a_store_without_a_spec_never_averages_two_recipes(tmp_path, pairzoo_cli):
+    """One cell trained at two recipes (`--set train.optimizer=sgd` into the same store and
+    experiment name): two rows, each saying how it differs, never one mean of both."""
+    import json
+
+    def stored(run_id, optimizer, error):
+        return {"run_id": run_id, "experiment": "tiny", "stage": "table",
+                "model": "siamese_argmax", "cell": {"model": "siamese_argmax"},
+                "cell_label": "siamese_argmax", "overrides": {}, "seed": 0,
+                "recipe": {"optimizer": optimizer, "epochs": 2}, "config": {},
+                "train_data": "embedded", "test_data": "embedded", "units": "percent",
+                "test_error": error}
+
+    store = tmp_path / "runs.jsonl"
+    store.write_text("".join(json.dumps(stored(*r)) + "\n" for r in [
+        ("a", "adam", 2.0), ("b", "adam", 4.0), ("c", "sgd", 10.0), ("d", "sgd", 12.0)]))
+    out = pairzoo_cli("results", str(store)).stdout
+    assert "3.00 ± 1.41" in out and "11.00 ± 1.41" in out and "7.00" not in out
+    assert "optimizer=adam" in out and "optimizer=sgd" in out
+    effects = pairzoo_cli("effects", str(store), "--no-plots").stdout
+    assert "recipe" in effects and "+8.00" in effects  # sgd against adam, never pooled

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from pairzoo.errors import PairzooError
-from pairzoo.experiments.engines import Dispatcher, WorkerDied, make_dispatcher
+from pairzoo.experiments.dispatch import Dispatcher, WorkerDied
+from pairzoo.experiments.engines import make_dispatcher
 from pairzoo.experiments.plan import plan_table
 from pairzoo.experiments.runner import execute, run_experiment, train_row
 from pairzoo.experiments.spec import spec_from_dict

@@ -355,7 +355,7 @@ def test_resume_skips_bad_store_lines_and_appends_after_them(tmp_path, capsys):
     before = snapshot(tmp_path)
     code, out, err = cli(capsys, "experiment", tmp_path / "tiny.toml", "--store", store,
                          "--dry-run")
-    assert code == 0 and "1 runs to train" in out
+    assert code == 0 and "1 run to train" in out
     assert "2 unreadable lines skipped" in err and snapshot(tmp_path) == before
     trained = []
     run_experiment(spec, ResultsStore(store), train_fn=fake_train(trained))
@@ -692,7 +692,7 @@ def test_a_destination_that_cannot_be_written_fails_before_training(tmp_path, ca
 def test_a_read_only_or_full_disk_is_refused_before_training(tmp_path, capsys, monkeypatch):
     """What a read-only filesystem and a full disk look like to pairzoo (os.mkdir failing with
     EROFS; shutil.disk_usage reporting no room), checked before any training starts."""
-    import pairzoo.runs as runs
+    import pairzoo.destinations as destinations
 
     real_mkdir = Path.mkdir
 
@@ -709,7 +709,7 @@ def test_a_read_only_or_full_disk_is_refused_before_training(tmp_path, capsys, m
                           "Read-only file system", "--out")
     assert str(tmp_path / "out") in line
     monkeypatch.setattr(Path, "mkdir", real_mkdir)
-    monkeypatch.setattr(runs.shutil, "disk_usage",
+    monkeypatch.setattr(destinations.shutil, "disk_usage",
                         lambda path: SimpleNamespace(total=1, used=1, free=4096))
     assert_refused(tmp_path, capsys, ["train", "siamese_argmax", *TINY_RUN], "free", "space")
     assert not started  # refused before training, not after

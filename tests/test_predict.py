@@ -178,8 +178,8 @@ def test_the_answer_reads_outputs_by_name():
     assert (answer.answer, answer.probability, answer.p_less_equal) == (">", 0.75, 0.25)
     assert (answer.digit_a, answer.digit_b) == (9, 7)
     assert answer.digit_a_probability == pytest.approx(0.9)
-    two_channel = answer_for({"compare": np.array([[0.5]])})
-    assert (two_channel.answer, two_channel.digit_a, two_channel.digit_b) == ("<=", None, None)
+    two_channel = answer_for({"compare": np.array([[0.5]])})  # a tie reads ">", as evaluate
+    assert (two_channel.answer, two_channel.digit_a, two_channel.digit_b) == (">", None, None)
 
 
 def test_predict_files_matches_the_runner(models, digits):
@@ -210,7 +210,7 @@ def test_cli_predict_text_and_json(models, digits):
     answer = json.loads(cli(str(models["tflite"]), a, b, "--invert", "--json").stdout)
     assert set(answer) == {"answer", "probability", "p_less_equal", "digit_a",
                            "digit_a_probability", "digit_b", "digit_b_probability",
-                           "decision", "model"}
+                           "decision", "digits_trained", "model"}
     assert answer["decision"] is True  # siamese_argmax: its compare output is a 0/1 decision
     assert answer["probability"] >= 0.5
 

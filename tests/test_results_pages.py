@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,3 +83,61 @@ def test_report_pages_match_the_stores(report):
 def test_docs_state_the_004_optimizer_the_presets_use():
     text = (REPO / "docs" / "EXPERIMENTS.md").read_text(encoding="utf-8")
     assert "SGD assumed" not in text and "the presets use Adam" in text
+
+
+def test_regenerating_a_report_without_plots_rewrites_nothing(pairzoo_cli, tmp_path):
+    """`--no-plots` only skips drawing: the same store gives byte-identical pages and tables
+    (004's effects pages once lost their forest plot's link)."""
+    import shutil
+
+    copy = tmp_path / "004"
+    shutil.copytree(RESULTS / "004", copy)
+    pairzoo_cli("reproduce", "004", "--tables-only", "--no-plots",
+                "--store", str(copy / "runs.jsonl"), "--out", str(copy))
+    changed = [str(path.relative_to(copy)) for path in sorted(copy.rglob("*"))
+               if path.is_file() and path.read_bytes() != (RESULTS / "004" / path.relative_to(
+                   copy)).read_bytes()]
+    assert not changed, f"pairzoo reproduce 004 --tables-only --no-plots rewrote {changed}"
+
+
+STORES = sorted(path.parent.name for path in RESULTS.glob("*/runs.jsonl"))
+
+
+@pytest.mark.parametrize("folder", STORES)
+def test_results_on_a_committed_store_gives_the_tables_reproduce_gives(folder):
+    """`pairzoo results STORE` and `pairzoo reproduce --tables-only` read a store the same way:
+    every table reproduce prints appears, cell for cell and number for number, report column
+    included; and no table of `results` averages runs of different recipes (004's
+    siamese_convnet4 was once 14.30 ± 3.53 % over 10 SGD + 10 Adam runs)."""
+    from pairzoo.analysis import rows
+    from pairzoo.analysis.reporting import spec_table, store_tables
+    from pairzoo.experiments.plan import plan_table
+    from pairzoo.experiments.spec import specs_for_report
+    from pairzoo.experiments.store import open_store
+
+    store = open_store(RESULTS / folder / "runs.jsonl")
+    names = ([folder] if folder in REPORTS
+             else list(dict.fromkeys(row["experiment"] for row in store.rows())))
+    specs = {spec.name: spec for name in names for spec in specs_for_report(name)}
+    tables = {table.name: table for table in store_tables(store)}
+    for name, spec in specs.items():
+        expected = spec_table(spec, plan_table(spec), store)
+        assert name in tables, f"results {folder} lacks {name}"
+        pd.testing.assert_frame_equal(tables[name].shown, expected.shown)
+        assert tables[name].title == expected.title
+    for table in tables.values():
+        recipes = table.frame.assign(key=[rows.recipe_key(rows.recipe(r))
+                                          for r in table.frame.to_dict("records")])
+        mixed = recipes.groupby("cell_label")["key"].nunique()
+        assert (mixed == 1).all(), f"{table.name} mixes recipes in {list(mixed[mixed > 1].index)}"
+
+
+def test_results_prints_004_as_reproduce_does_and_001_table2_whole(pairzoo_cli):
+    out = pairzoo_cli("results", str(RESULTS / "004" / "runs.jsonl")).stdout
+    assert "11.18 ± 1.20" in out and "14.30" not in out  # Adam runs only, as the page says
+    # the SGD runs the store also holds: their own rows, saying how they differ
+    assert "runs outside its plan" in out and "optimizer=sgd" in out
+    table2 = pairzoo_cli("results", str(RESULTS / "001" / "runs.jsonl"), "--experiment",
+                         "001_table2").stdout
+    body = [line for line in table2.splitlines() if line.startswith("│ siamese_lenet5")]
+    assert len(body) == 8 and "(report)" in table2 and "9.62 ± 2.74" in table2

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from pairzoo.errors import ConfigError
-from pairzoo.registry import create_model, list_models
 from pairzoo.zoo import (
     WeightsError,
+    create_model,
+    list_models,
     pretrained_models,
     release_dir,
     release_info,

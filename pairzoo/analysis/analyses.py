@@ -9,12 +9,12 @@ report, as numbers (DataFrames), text for people, and files.
 A store's rows are taken through the plan of the spec that trained them (a shipped spec, or
 `<experiment>.toml` beside the store) so that rows of older presets or of `--set` variants
 never mix into a cell; rows outside every plan are counted and left out. An experiment with
-no spec is analysed as its rows recorded it (its axes and levels from the rows' cells).
+no spec is analysed as its rows recorded it (its axes and levels from the rows' cells), a
+cell's runs of different recipes apart (pairzoo.analysis.stores).
 """
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import pandas as pd
 
 from pairzoo.analysis.claims import check_claims
 from pairzoo.analysis.effects import effects_table, spec_from_rows
+from pairzoo.analysis.stores import spec_for
 from pairzoo.analysis.tables import markdown
 from pairzoo.errors import PairzooError
 from pairzoo.experiments.spec import ExperimentSpec
@@ -99,8 +100,9 @@ class Analysis:
         lines += [f"- {note}" for note in self.notes]
         return "\n".join(lines).rstrip() + "\n"
 
-    def rich(self):
-        """(effects, claims) as rich tables for the terminal."""
+    def rich(self, width: int | None = None):
+        """(effects, claims) as rich tables for the terminal; on one `width` columns wide,
+        the note, p-values and CIs are left out, in that order, rather than a number cut."""
         from pairzoo.analysis.tables import rich_table
 
         shown = self.effects_shown()
@@ -108,9 +110,13 @@ class Analysis:
             shown = shown.drop(columns="note")
         effects = rich_table(shown, f"{self.title}\n"
                              f"effects on {self.effects.attrs.get('metric')} (points): "
-                             f"{self.effects.attrs.get('method')}")
+                             f"{self.effects.attrs.get('method')}", width=width,
+                             keep=["factor", "levels", "scope", "effect (points)"],
+                             droppable=[c for c in ("note", "p", "p (Holm)", "95 % CI")
+                                        if c in shown])
         claims = rich_table(self.claims_shown(), f"{self.name}: the report's claims "
-                            f"({self.claims.attrs.get('method')})")
+                            f"({self.claims.attrs.get('method')})", width=width,
+                            keep=["claim", "verdict"], droppable=["our numbers"])
         return effects, claims
 
     def write(self, out_dir: str | Path, plots: bool = True) -> list[Path]:
@@ -132,11 +138,15 @@ class Analysis:
                                     f"tab:{self.name}_effects"), encoding="utf-8")
         self.claims.to_csv(written[2], index=False)
         self.checks.to_csv(written[3], index=False)
-        forest = None
-        if plots and self.effects["effect"].notna().any():
+        forest = f"{self.name}_forest.png"
+        has_effects = bool(self.effects["effect"].notna().any())
+        if plots and has_effects:
             written += plot_forest(self.effects, f"{self.name}: effects on test error, "
                                    "95 % CI per effect", out / f"{self.name}_forest")
-            forest = f"{self.name}_forest.png"
+        # the page links the plot wherever it exists, drawn now or before: a display flag
+        # (--no-plots) never changes what a page says
+        if not (has_effects and (out / forest).is_file()):
+            forest = None
         written[4].write_text(f"## {self.title}\n\n" + self.markdown(3, forest),
                               encoding="utf-8")
         return written
@@ -156,41 +166,32 @@ def _plan_rows(spec: ExperimentSpec, store) -> pd.DataFrame:
     return plan_frame(plan_table(spec), store)
 
 
-def _spec_for(experiment: str, store_path: Path) -> ExperimentSpec | None:
-    from pairzoo.experiments.spec import load_spec, shipped_specs
-
-    beside = store_path.parent / f"{experiment}.toml"
-    if beside.is_file():
-        return load_spec(beside)
-    return load_spec(experiment) if experiment in shipped_specs() else None
-
-
 def analyses_of_store(path: str | Path, metric: str = "test_error",
                       experiment: str = "*") -> list[Analysis]:
-    """Every table (stage "table") in a store whose experiment matches `experiment`."""
+    """Every table in a store whose experiment matches `experiment`, read as `pairzoo results`
+    reads it (pairzoo.analysis.stores): each spec's table through its plan; the table rows of
+    an experiment without a spec (or none in its plan) as recorded, split by recipe."""
+    from pairzoo.analysis.stores import read_store
     from pairzoo.experiments.store import open_store
 
     store = open_store(path, must_exist=True)
-    frame = store.frame()
-    wanted = frame["experiment"].map(lambda e: fnmatch.fnmatchcase(str(e), experiment))
-    frame = frame[(frame["stage"] == "table") & wanted]
-    if frame.empty:
+    planned, leftovers = read_store(store, experiment)
+    leftovers = [left for left in leftovers if left.stage == "table"]
+    if not planned and not leftovers:
         raise PairzooError(f"no table runs in {store.path} match the experiment "
                            f"{experiment!r}")
     analyses = []
-    for name, recorded in frame.groupby("experiment", sort=False):
-        spec = _spec_for(str(name), store.path)
-        rows, notes = (_plan_rows(spec, store) if spec else pd.DataFrame()), []
-        if spec is not None and len(rows):
-            outside = (~recorded["run_id"].isin(rows["run_id"])).sum()
-            if outside:
-                notes.append(f"{outside} row(s) recorded for {name} are not in its current "
-                             "plan (an older preset, or a --set/--only variant): left out")
-        else:
-            if spec is not None:
-                notes.append(f"no row matches {name}'s current plan: rows as recorded")
-            spec, rows = spec_from_rows(str(name), recorded), recorded
-        analyses.append(analyse(spec, rows, metric, notes))
+    for table in planned:
+        notes = [f"{len(left.frame)} row(s) recorded for {left.experiment} are not in its "
+                 "current plan (an older preset, or a --set/--only variant): left out"
+                 for left in leftovers if left.planned and left.experiment == table.spec.name]
+        analyses.append(analyse(table.spec, table.frame, metric, notes))
+    for left in leftovers:
+        if not left.planned:
+            notes = ([f"no row matches {left.experiment}'s current plan: rows as recorded"]
+                     if spec_for(left.experiment, store.path) else [])
+            analyses.append(analyse(spec_from_rows(left.experiment, left.frame), left.frame,
+                                    metric, notes))
     return analyses
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from pairzoo.analysis import rows
+from pairzoo.wording import plural
 
 ERROR = "comparison error (%)"
 # panel -> the history keys for (train, test); the first one present is used, since
@@ -121,7 +122,7 @@ def plot_cell(stats: pd.DataFrame, title: str, stem: Path, mark: tuple | None = 
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     runs = int(stats["count"].max()) if len(stats) else 0
-    fig.suptitle(f"{title} (mean ± 1 std over {runs} runs)")
+    fig.suptitle(f"{title} (mean ± 1 std over {plural(runs, 'run')})")
     return save(fig, stem)
 
 

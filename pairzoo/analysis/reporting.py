@@ -20,6 +20,7 @@ from pairzoo.analysis.tables import (
     rich_table,
     summarise,
 )
+from pairzoo.destinations import write_aside
 from pairzoo.experiments.plan import PlannedRun, TimeModel, format_duration
 from pairzoo.experiments.spec import ExperimentSpec
 from pairzoo.experiments.store import ResultsStore
@@ -40,8 +41,10 @@ class Table:
 
     converged: str = ""  # the spec's convergence criterion and its note, if it has one
 
-    def rich(self):
-        return rich_table(self.shown, self.title, self.outside)
+    def rich(self, width: int | None = None):
+        """For the terminal: on one `width` columns wide, columns are left out rather than
+        a name or a number cut (tables.rich_table)."""
+        return rich_table(self.shown, self.title, self.outside, width)
 
     def body(self, notes: str = "") -> str:
         """The table and what it needs said, without a heading."""
@@ -95,44 +98,55 @@ class Table:
 
 
 def spec_table(spec: ExperimentSpec, plan: list[PlannedRun], store: ResultsStore,
-               frame: pd.DataFrame | None = None) -> Table:
-    """The experiment's table: every planned cell, ours beside the report's figures."""
+               frame: pd.DataFrame | None = None, metrics: list[str] | None = None) -> Table:
+    """The experiment's table: every planned cell, ours beside the report's figures (of the
+    spec's metrics, or `metrics`)."""
     if frame is None:
         from pairzoo.experiments.runner import plan_frame
 
         frame = plan_frame(plan, store)
-    summary = plan_summary(spec, plan, frame)
+    metrics = metrics or spec.metrics
+    summary = plan_summary(spec, plan, frame, metrics)
     title = f"{spec.name}: {spec.title}" if spec.title else spec.name
-    shown = display_frame(summary, spec.metrics, spec.axis_names)
+    shown = display_frame(summary, metrics, spec.axis_names)
     converged = (f"{spec.converged.label} ({spec.converged.note})".replace(" ()", "")
                  if spec.converged else "")
-    return Table(title, summary, shown, outside_rows(summary, spec.metrics), spec.metrics,
+    return Table(title, summary, shown, outside_rows(summary, metrics), metrics,
                  spec.name, frame, converged)
 
 
-def store_tables(frame: pd.DataFrame, metrics: list[str]) -> list[Table]:
-    """One table per (experiment, stage) in a store, cells as the rows recorded them."""
-    tables = []
-    for (experiment, stage), part in frame.groupby(["experiment", "stage"], sort=False):
-        present = [m for m in metrics if m in part and part[m].notna().any()]
+def store_tables(store: ResultsStore, metrics: list[str] | None = None,
+                 experiment: str = "*") -> list[Table]:
+    """Every table a store holds (pairzoo.analysis.stores): each spec's table through its
+    plan, as `reproduce --tables-only` gives it (the spec's metrics unless `metrics` names
+    others), then the rows outside every plan, per experiment and stage, split by recipe
+    (`metrics`, default test error and digit accuracy, where the rows have them)."""
+    from pairzoo.analysis.stores import read_store
+
+    planned, leftovers = read_store(store, experiment)
+    tables = [spec_table(p.spec, p.plan, store, p.frame, metrics) for p in planned]
+    for left in leftovers:
+        part = left.frame
+        present = [m for m in metrics or STORE_METRICS if m in part and part[m].notna().any()]
         summary = summarise(part, present)
         axes = list(dict.fromkeys(k for cell in part["cell"] for k in cell))
         shown = display_frame(summary, present, axes)
-        title = experiment if stage == "table" else f"{experiment} ({stage})"
-        name = experiment if stage == "table" else f"{experiment}_{stage}"
-        tables.append(Table(title, summary, shown, pd.Series(False, index=summary.index),
-                            present, name, part))
+        tables.append(Table(left.title, summary, shown, pd.Series(False, index=summary.index),
+                            present, left.name, part))
     return tables
+
+
+STORE_METRICS = ["test_error", "digit_accuracy"]
 
 
 def write_table(table: Table, out_dir: str | Path, name: str, notes: str = "") -> list[Path]:
     """`name`.csv (every number), .md (for people) and .tex (a booktabs table)."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     csv, md, tex = (out_dir / f"{name}.{ext}" for ext in ("csv", "md", "tex"))
-    table.summary.to_csv(csv, index=False)
-    md.write_text(table.markdown(notes), encoding="utf-8")
-    tex.write_text(table.latex(), encoding="utf-8")
+    # each written aside and renamed: a full disk leaves no empty or cut table behind
+    write_aside(csv, lambda path: table.summary.to_csv(path, index=False))
+    write_aside(md, lambda path: path.write_text(table.markdown(notes), encoding="utf-8"))
+    write_aside(tex, lambda path: path.write_text(table.latex(), encoding="utf-8"))
     return [csv, md, tex]
 
 

@@ -62,3 +62,56 @@ def history_percent(values: list) -> list:
     if finite and max(finite) > 1:
         return list(values)
     return [None if v is None else v * 100 for v in values]
+
+
+# --- recipes ---------------------------------------------------------------------------------
+
+
+def recipe(row) -> dict:
+    """The settings the row's run was trained with (pairzoo.runs.recipe_settings), rebuilt
+    from what the row stores: `model`, `config` (the model's non-default fields), `recipe`
+    (the training recipe) and its data. Fields added to pairzoo since the row was written take
+    their defaults, as its run id does. A row this pairzoo cannot parse (a newer option) keeps
+    its stored fields as they are."""
+    from pairzoo.config import preset_from_dict
+    from pairzoo.errors import ConfigError
+    from pairzoo.runs import RECIPE_DATA, recipe_settings
+
+    config = row.get("config") if isinstance(row.get("config"), dict) else {}
+    train = row.get("recipe") if isinstance(row.get("recipe"), dict) else {}
+    data = {key: _plain(row.get(key)) for key in RECIPE_DATA}
+    try:
+        preset = preset_from_dict(str(row["model"]), {"model": config, "train": train})
+    except (ConfigError, TypeError, ValueError):
+        tower = config.get("tower") if isinstance(config.get("tower"), dict) else {}
+        return {"model": row["model"], **{k: v for k, v in config.items() if k != "tower"},
+                **{f"tower.{k}": v for k, v in tower.items()}, **train, **data}
+    return recipe_settings(preset, data)
+
+
+def _plain(value):
+    """None for a missing value however pandas spells it (NaN in a column of numbers)."""
+    return None if value is None or (isinstance(value, float) and value != value) else value
+
+
+def recipe_key(settings: dict) -> str:
+    import json
+
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
+def recipe_differences(recipes: list[dict], reference: dict | None = None) -> list[str]:
+    """How each recipe differs, as `--set`-style words ("optimizer=sgd batch_size=50"): from
+    `reference` when given, else from each other (the settings that vary among them). The
+    model is left out: cells already name it."""
+    from pairzoo.experiments.spec import format_level
+
+    if reference is not None:
+        keys = [[k for k in dict.fromkeys([*r, *reference]) if k != "model"
+                 and r.get(k) != reference.get(k)] for r in recipes]
+    else:
+        varying = [k for k in dict.fromkeys(k for r in recipes for k in r) if k != "model"
+                   and len({recipe_key({"v": r.get(k)}) for r in recipes}) > 1]
+        keys = [varying] * len(recipes)
+    return [" ".join(f"{k}={format_level(r.get(k))}" for k in ks)
+            for r, ks in zip(recipes, keys, strict=True)]

@@ -7,10 +7,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pairzoo.commands.common import console, positive_int, seed_int, store_path
+from pairzoo.commands.common import (
+    FORMAT_HELP,
+    FORMATS,
+    console,
+    positive_int,
+    print_frames,
+    seed_int,
+    store_path,
+    table_width,
+)
 from pairzoo.data.sources import SOURCE_HELP
 from pairzoo.errors import PairzooError
 from pairzoo.experiments.spec import RULES
+from pairzoo.wording import plural
 
 EXPERIMENT_STORE = Path("runs") / "experiments.jsonl"
 EXPERIMENT_OUT = Path("runs") / "experiments"
@@ -32,13 +42,16 @@ def _pairs(items, option: str) -> dict:
     return pairs
 
 
-def _run_specs(specs, args, store_path: Path, out_dir: Path) -> int:
-    from pairzoo.experiments.store import open_store
+def _run_specs(specs, args, store, out_dir: Path) -> int:
+    """`store`: its path, or the ResultsStore itself (reproduce reads it again for its page)."""
+    from pairzoo.experiments.store import check_appendable, open_store
 
-    store = open_store(store_path)
+    store = open_store(store)
+    check_appendable(store.path)
     overrides, only = _pairs(args.set, "--set"), _pairs(args.only, "--only")
     if args.dry_run:
         return _dry_run(specs, args, store, overrides, only)
+    _check_destinations(store.path, out_dir, tables_only=getattr(args, "tables_only", False))
     out = console()
     if not getattr(args, "tables_only", False):
         choice = _choose_workers(args, _plan_frame(specs, args, store, overrides, only))
@@ -49,6 +62,16 @@ def _run_specs(specs, args, store_path: Path, out_dir: Path) -> int:
             _run_spec(spec, args, store, overrides, only, out_dir, out, dispatcher)
     out.print(f"store: {store.path}  tables: {out_dir}", highlight=False)
     return 0
+
+
+def _check_destinations(store_path: Path, out_dir: Path, tables_only: bool) -> None:
+    """Before any run trains, as `train` does: the store and the tables' folder can be
+    written, with room (a run that trains for minutes and then cannot be stored is lost)."""
+    from pairzoo.destinations import check_writable
+
+    if not tables_only:
+        check_writable(store_path, "the results store", "--store")
+    check_writable(out_dir, "tables", "--out", inside=True)
 
 
 def _choose_workers(args, frame) -> str | None:
@@ -65,7 +88,7 @@ def _choose_workers(args, frame) -> str | None:
     args.workers = auto_workers(to_run, seconds)
     if args.workers == 1 and to_run < 2:
         return None
-    why = (f"{to_run} runs to train, about {format_duration(seconds)} in one process, "
+    why = (f"{plural(to_run, 'run')} to train, about {format_duration(seconds)} in one process, "
            f"{os.cpu_count()} cores")
     if args.workers == 1:
         return f"this process, chosen for this plan ({why}; --workers N for worker processes)"
@@ -107,6 +130,7 @@ def _run_spec(spec, args, store, overrides, only, out_dir, out, dispatcher) -> N
 
 def _report(spec, outcome, store, out_dir: Path, plots: bool, out) -> None:
     from pairzoo.analysis.reporting import spec_table, write_curves, write_table
+    from pairzoo.destinations import write_aside, writing
     from pairzoo.experiments.runner import plan_frame
 
     if outcome["search"] is not None:
@@ -116,14 +140,16 @@ def _report(spec, outcome, store, out_dir: Path, plots: bool, out) -> None:
                               zip(search[search["chosen"]]["model"],
                                   search[search["chosen"]]["label"], strict=True)),
                   highlight=False)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        search.to_csv(out_dir / f"{spec.name}_search.csv", index=False)
+        with writing("tables", out_dir, "--out"):
+            write_aside(out_dir / f"{spec.name}_search.csv",
+                        lambda path: search.to_csv(path, index=False))
     frame = plan_frame(outcome["plan"], store)
     table = spec_table(spec, outcome["plan"], store, frame)
-    out.print(table.rich())
-    write_table(table, out_dir, spec.name, spec.notes)
-    if plots:
-        write_curves(frame, out_dir, spec.name, table.title, table.marks())
+    out.print(table.rich(table_width(out)))
+    with writing("tables", out_dir, "--out"):  # the runs are stored: rerun to get them
+        write_table(table, out_dir, spec.name, spec.notes)
+        if plots:
+            write_curves(frame, out_dir, spec.name, table.title, table.marks())
 
 
 def _plan_frame(specs, args, store, overrides, only, workers: int = 1, times=None):
@@ -168,7 +194,7 @@ def _dry_run(specs, args, store, overrides, only) -> int:
     out.print(table)
     where = ("one process" if workers == 1
              else f"{workers} {'Ray actors' if args.engine == 'ray' else 'worker processes'}")
-    out.print(f"{int(frame['to run'].sum())} runs to train, about "
+    out.print(f"{plural(int(frame['to run'].sum()), 'run')} to train, about "
               f"{format_duration(frame['seconds'].sum())} on this machine with {where}.",
               highlight=False)
     if choice:
@@ -284,7 +310,9 @@ def cmd_reproduce(args) -> int:
             raise PairzooError(f"{', '.join(specs_without)} has no [search]: the report "
                                "states its recipes")
     folder = RESULTS / (specs[0].report[:3] or specs[0].name)
-    store, out_dir = args.store or folder / "runs.jsonl", args.out or folder
+    from pairzoo.experiments.store import open_store
+
+    store, out_dir = open_store(args.store or folder / "runs.jsonl"), args.out or folder
     code = _run_specs(specs, args, store, out_dir)
     if not (args.dry_run or args.set or args.only or args.runs or args.search
             or args.train_data or args.test_data):  # the report's own plan: its page
@@ -298,26 +326,33 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_results(args) -> int:
-    import fnmatch
-
     from pairzoo.analysis.reporting import store_tables, write_curves, write_table
+    from pairzoo.destinations import check_writable, writing
     from pairzoo.experiments.store import open_store
 
-    frame = open_store(args.store, must_exist=True).frame()
-    frame = frame[[fnmatch.fnmatchcase(e, args.experiment) for e in frame["experiment"]]]
-    if frame.empty:
+    store = open_store(args.store, must_exist=True)
+    _check_metrics(args.metric or [])
+    tables = store_tables(store, args.metric, args.experiment)
+    if not tables:
         raise PairzooError(f"no experiment in {args.store} matches {args.experiment!r}")
     out = console()
-    metrics = args.metric or ["test_error", "digit_accuracy"]
-    _check_metrics(metrics)
-    for table in store_tables(frame, metrics):
-        out.print(table.rich())
-        if args.out:
-            write_table(table, args.out, table.name)
-            if args.plots:
-                write_curves(table.frame, args.out, table.name, table.title)
     if args.out:
-        out.print(f"tables: {args.out}", highlight=False)
+        check_writable(args.out, "tables", "--out", inside=True)
+    if args.format == "table":
+        for table in tables:
+            out.print(table.rich(table_width(out)))
+    elif args.format == "markdown":
+        print("\n".join(table.markdown() for table in tables), end="")
+    else:  # every number, as the CSV files hold them
+        print_frames({table.name: table.summary for table in tables}, args.format)
+    if args.out:
+        for table in tables:
+            with writing("tables", args.out, "--out"):
+                write_table(table, args.out, table.name)
+                if args.plots:
+                    write_curves(table.frame, args.out, table.name, table.title)
+        # stdout stays the tables alone when it is CSV, JSON or Markdown
+        console(stderr=args.format != "table").print(f"tables: {args.out}", highlight=False)
     return 0
 
 
@@ -373,5 +408,6 @@ def add_parsers(commands) -> None:
                    help="metric to tabulate (default test_error, digit_accuracy)")
     p.add_argument("--out", type=Path, help="write CSV and Markdown here")
     p.add_argument("--plots", action="store_true", help="with --out: learning-curve PNGs too")
+    p.add_argument("--format", choices=FORMATS, default="table", help=FORMAT_HELP)
     p.set_defaults(run=cmd_results)
 

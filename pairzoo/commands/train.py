@@ -106,9 +106,10 @@ def cmd_evaluate(args) -> int:
         from pairzoo.evaluation import evaluate
     metrics = evaluate(ref.load(), pairs, device=args.device)
     out = console()
-    out.print(f"model: {ref.describe()}", highlight=False)
-    out.print(metrics_table(f"{ref.name} on {len(pairs):,} pairs of {where} (seed {seed})",
-                            metrics))
+    # two figures of two pair sets: say which is the recorded one and which is measured now
+    out.print(f"model: {ref.describe()} (recorded)", highlight=False)
+    out.print(metrics_table(f"measured now: {ref.name} on {len(pairs):,} pairs of {where} "
+                            f"(seed {seed})", metrics))
     return 0
 
 

@@ -49,7 +49,7 @@ def _columns(text: str | None) -> list[str]:
 
 
 def cmd_list(args) -> int:
-    from pairzoo.registry import zoo_rows
+    from pairzoo.zoo import zoo_rows
 
     rows = zoo_rows(args.pattern)
     if not rows:
@@ -72,29 +72,32 @@ def cmd_list(args) -> int:
     elif not console().is_terminal:
         print(plain(columns, cells))  # piped: plain columns, nothing cut
     else:
-        console().print(_fitted_table(columns, cells))
+        out = console()
+        out.print(_fitted_table(columns, cells, out.width))
     return 0
 
 
-def _fitted_table(columns: list[str], cells: list[list[str]]):
-    """A rich table that never cuts a name: columns are dropped from the end of
-    LIST_COLUMNS' order until the names fit, and the others wrap."""
-    from rich.measure import Measurement
+def _fitted_table(columns: list[str], cells: list[list[str]], width: int):
+    """A rich table that never cuts a name or a number (pairzoo.terminal.fit): columns are
+    left out from the end of LIST_COLUMNS' order until the rest fits, and the others wrap."""
     from rich.table import Table
 
-    out = console()
-    shown = len(columns)
-    while True:
+    from pairzoo.terminal import fit
+
+    def build(shown: list[str]):
         table = Table(title=f"pairzoo models ({len(cells)})", title_justify="left")
-        for column in columns[:shown]:
+        for column in shown:
             table.add_column(column, no_wrap=column == "name",
                              justify="right" if "params" in column or "error" in column
                              else "left")
         for row in cells:
-            table.add_row(*row[:shown])
-        if shown == 1 or Measurement.get(out, out.options, table).minimum <= out.width:
-            return table
-        shown -= 1
+            table.add_row(*(text for column, text in zip(columns, row, strict=True)
+                            if column in shown))
+        return table
+
+    texts = {column: [row[i] for row in cells] for i, column in enumerate(columns)}
+    order = [c for c in reversed(LIST_COLUMNS) if c in columns and c != "name"]
+    return fit(build, texts, width, order)[0]
 
 
 def cmd_show(args) -> int:
@@ -142,9 +145,10 @@ def cmd_runs(args) -> int:
     from pairzoo.runs import list_runs
 
     rows = list_runs(args.root, args.pattern)
-    if not rows:
-        raise PairzooError(f"no run of {args.pattern!r} under {args.root}/; train one with "
-                           "`pairzoo train NAME`")
+    if not rows:  # an empty list is an answer, not an error
+        what = "runs" if args.pattern == "*" else f"runs of {args.pattern!r}"
+        print(f"no {what} in {args.root}/ (`pairzoo train NAME` makes one)")
+        return 0
     columns = list(rows[0])
     cells = [[str(row[c]) if c != "test error" else
               ("-" if row[c] is None else f"{row[c]:g} %") for c in columns] for row in rows]
@@ -179,6 +183,13 @@ def cmd_release(args) -> int:
         console().print(f"{len(same)} of {len(outcome)} reproduced bit for bit (their release "
                         "keys now follow this code)", highlight=False)
         return 0 if len(same) == len(outcome) else 1
+    if args.cards_only:  # what the cards say changed, not the weights: no training, no data
+        from pairzoo.cards import rewrite_cards
+
+        changed = rewrite_cards(args.pattern)
+        console().print(f"{len(changed)} cards rewritten from their metadata; saved_models/",
+                        highlight=False)
+        return 0
     if args.card_data is None:
         raise PairzooError("--card-data idx:DIR is required: the MNIST test split (t10k idx "
                            "files) every card is measured on")
@@ -223,6 +234,9 @@ def add_parsers(commands) -> None:
                    help="the MNIST test split (t10k idx files) the cards are measured on")
     p.add_argument("--force", action="store_true",
                    help="rewrite entries that are up to date (their runs are reused)")
+    p.add_argument("--cards-only", action="store_true",
+                   help="only rewrite each release's README.md from its metadata.json (no "
+                        "training; weights untouched)")
     p.add_argument("--workers", type=positive_int,
                    help="worker processes for the candidates (default 1: this process)")
     p.add_argument("--verify", action="store_true",

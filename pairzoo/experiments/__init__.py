@@ -9,8 +9,9 @@
 Modules: `spec` (TOML specs, checked), `plan` (the runs a spec needs, content-derived run ids,
 time estimates), `store` (append-only JSON lines), `runner` (train what is missing),
 `selection` (the reports' recipe-selection rules: they decide which grid point a search stage
-runs next, so they belong to running), `engines` / `ray_engine` (where runs execute),
-`progress` (one display per experiment). What is done with finished rows (tables, effects,
+runs next, so they belong to running), `dispatch` (which worker trains which run), `engines`
+and `ray_engine` (where runs execute: the local pool, Ray), `progress` (one display per
+experiment). What is done with finished rows (tables, effects,
 claims, plots, pages) is `pairzoo.analysis`; the names below still resolve from here.
 
 Names resolve lazily, as in `pairzoo`: nothing here imports TensorFlow until a run trains.

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from pairzoo.experiments.plan import PlannedRun, TimeModel, format_duration, pool_speedup
+from pairzoo.wording import plural
 
 
 def _epoch_summary(logs: dict) -> str:
@@ -51,7 +52,7 @@ class ExperimentProgress:
         self._live = self.console.is_terminal
         self._current: PlannedRun | None = None
         self._epochs_done = 0
-        self.running: list[PlannedRun] = []  # in worker processes (engines.Dispatcher)
+        self.running: list[PlannedRun] = []  # in worker processes (dispatch.Dispatcher)
 
     # --- the time left ---------------------------------------------------------------------
 
@@ -70,8 +71,8 @@ class ExperimentProgress:
     # --- events ----------------------------------------------------------------------------
 
     def __enter__(self):
-        message = (f"{self.title}: {len(self.pending)} runs to do, {self.done} already in the "
-                   f"store; {self._left()}")
+        message = (f"{self.title}: {plural(len(self.pending), 'run')} to do, {self.done} "
+                   f"already in the store; {self._left()}")
         if self._live:
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

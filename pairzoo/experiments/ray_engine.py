@@ -3,7 +3,7 @@
 Imported only for `--engine ray` (Ray is the optional extra `pairzoo[ray]`). A Ray worker pays
 several seconds to import TensorFlow and trace a step, as much as a whole run of these models,
 so runs are not Ray tasks: each actor keeps its process, and with it pairzoo.fastpath's traced
-steps, for the whole experiment (see engines.Dispatcher for who gets which run).
+steps, for the whole experiment (see dispatch.Dispatcher for who gets which run).
 
 A local instance (no --address, no RAY_ADDRESS) stays on this machine and in places pairzoo
 chooses (Ray 2.60):
@@ -42,7 +42,7 @@ import threading
 from pathlib import Path
 
 from pairzoo.errors import PairzooError
-from pairzoo.experiments.engines import WorkerDied
+from pairzoo.experiments.dispatch import WorkerDied
 from pairzoo.experiments.plan import PlannedRun
 from pairzoo.experiments.ray_folder import default_ray_dir, secure_ray_dir
 from pairzoo.experiments.ray_watchdog import Watchdog
@@ -320,7 +320,7 @@ class RayBackend:
             num_cpus=1, num_gpus=self.gpus_per_run, runtime_env={"env_vars": env},
         ).remote(self.device, self.train_fn)
 
-    # --- the backend interface (engines.Dispatcher) -----------------------------------------
+    # --- the backend interface (dispatch.Dispatcher) ----------------------------------------
 
     def start(self) -> None:
         self._init()

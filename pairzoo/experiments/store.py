@@ -3,8 +3,10 @@
 Why this shape:
 - A run is appended when it ends, as one line written by one `os.write` while holding an
   exclusive `flock` on the file, so two experiments appending at once never interleave bytes,
-  and a killed experiment loses at most the run in progress.
-- Readers take a shared lock and consume complete lines only, so they never see half a line.
+  and a killed experiment loses at most the run in progress. A write the disk cannot take
+  whole is cut back off (`ftruncate` to the previous length): a row is whole or absent.
+- Readers take a shared lock, so no writer is mid-line while they read: an unterminated last
+  line is one a crash tore, never half a row still being written.
 - A line torn by a crash mid-write (disk full, power loss) is terminated by the next writer and
   skipped by readers; so is any line that is not a valid row (not UTF-8, not JSON, or a JSON
   value lacking a field that tables or resuming read: `row_problem` decides). One bad line never
@@ -20,6 +22,7 @@ Rows carry their per-epoch history, so tables and learning curves need nothing b
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import math
@@ -71,6 +74,22 @@ def check_store_path(path: str | Path) -> Path:
     return path
 
 
+def check_appendable(path: str | Path) -> None:
+    """Rows are appended only to a store: a non-empty file in which no line is a row (notes,
+    a CSV, a store of another tool) is refused, not added to. Reading stops at the first row."""
+    path = Path(path)
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return
+        with open(path, "rb") as f:
+            if any(_parse(line) is not None for line in f):
+                return
+    except OSError as e:
+        raise PairzooError(f"cannot read the results store {path} ({e.strerror})") from e
+    raise PairzooError(f"{path} is not a results store: no line in it is a run; give another "
+                       "--store (or delete it, if a crash left it before its first run)")
+
+
 def clean(value):
     """JSON-safe: NaN and infinities (a diverged run) become null; numpy scalars plain."""
     if isinstance(value, dict):
@@ -115,10 +134,15 @@ class ResultsStore:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 data = b"\n" + data  # end a line torn by a crash, so ours stays whole
-            view = memoryview(data)
-            while view:  # a regular file takes it all at once, unless the disk is full
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
+            try:
+                # one write: a regular file takes the whole row, or less only when the disk
+                # is full, and then the partial row is cut off again (whole or absent)
+                if os.write(fd, data) != len(data):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, size)
+                raise
         except OSError as e:
             raise PairzooError(f"cannot write the results store {self.path} ({e.strerror}); "
                                "free space and rerun: finished runs are kept") from e
@@ -141,10 +165,12 @@ class ResultsStore:
                 chunk = f.read()
         except OSError as e:
             raise PairzooError(f"cannot read the results store {self.path} ({e.strerror})") from e
-        end = chunk.rfind(b"\n") + 1  # complete lines only
-        self._offset += end
+        # Writers hold the exclusive lock for the whole of their one write, so under our shared
+        # lock a last line without its newline is not being written: a crash tore it. It is
+        # counted now, with the others, rather than after the next append ends it.
+        self._offset += len(chunk)
         skipped = 0
-        for line in chunk[:end].splitlines():
+        for line in chunk.splitlines():
             if not line.strip():
                 continue
             row = _parse(line)
@@ -189,8 +215,10 @@ def _parse(line: bytes) -> dict | None:
     return None if row_problem(row) else row
 
 
-def open_store(path: str | Path, must_exist: bool = False) -> ResultsStore:
-    store = ResultsStore(path)
+def open_store(path: str | Path | ResultsStore, must_exist: bool = False) -> ResultsStore:
+    """The store at `path`; a ResultsStore is passed through, so that a command reading one
+    store in several places reads it, and warns about its bad lines, once."""
+    store = path if isinstance(path, ResultsStore) else ResultsStore(path)
     if must_exist and not store.path.is_file():
         raise PairzooError(f"no results store at {store.path}; run `pairzoo experiment` or "
                            "`pairzoo reproduce` to make one")

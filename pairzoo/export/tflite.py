@@ -13,12 +13,13 @@ import numpy as np
 
 from pairzoo.errors import PairzooError
 from pairzoo.export.savedmodel import write_saved_model
-from pairzoo.interface import PAIR_SHAPE, SIGNATURE_KEY
+from pairzoo.interface import PAIR_SHAPE
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 # A layer whose int8 RMSE exceeds 0.7 of its quantization step stays in float: the threshold of
 # TensorFlow's quantization-debugger guide ("selective quantization").
 NOISY_LAYER_LIMIT = 0.7
+CALIBRATOR_CHATTER = "fully_quantize: "
 
 
 def _converter(saved_model: Path, quantize: str, calibration: np.ndarray | None):
@@ -66,7 +67,13 @@ def _int8_flatbuffer(saved_model: Path, calibration: np.ndarray) -> tuple[bytes,
     """
     import tensorflow as tf
 
-    with warnings.catch_warnings():
+    from pairzoo._startup import stderr_without
+    from pairzoo.litert import RUNTIME_CHATTER
+
+    # the calibrator's C++ prints "fully_quantize: 0, inference_type: 6, ..." on stderr for each
+    # quantized conversion (the debugger converts up to three times), and the debugger's
+    # interpreters the XNNPACK line: neither says anything to the user
+    with warnings.catch_warnings(), stderr_without((CALIBRATOR_CHATTER, *RUNTIME_CHATTER)):
         # the debugger runs its models on tf.lite.Interpreter, which warns it is deprecated
         warnings.simplefilter("ignore", UserWarning)
         debugger = tf.lite.experimental.QuantizationDebugger(
@@ -138,13 +145,13 @@ def _check_it_runs(flatbuffer: bytes, name: str, quantize: str, hint: str) -> No
     delegate. XNNPACK refuses some int8 scale combinations (a half-diverged
     siamese_convnet_joint_loss run, weights up to 3.6e3, had them), and such a file would
     convert cleanly and then fail on every device."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # the runtime is an extra (pairzoo[litert]): nothing to check with
-        return
+    from pairzoo.litert import signature_runner
+
     pairs = np.full((2, *PAIR_SHAPE), 128.0, dtype=np.float32)
     try:
-        Interpreter(model_content=flatbuffer).get_signature_runner(SIGNATURE_KEY)(pair=pairs)
+        signature_runner(model_content=flatbuffer)(pairs)
+    except ImportError:  # the runtime is an extra (pairzoo[litert]): nothing to check with
+        return
     except (RuntimeError, ValueError) as e:
         raise PairzooError(f"the {quantize} TFLite model of {name} does not run under "
                            f"ai-edge-litert: {_first_error_line(e)}{hint}") from e

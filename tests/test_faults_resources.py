@@ -1,0 +1,231 @@
+"""Fault injection, third step (issue 24): full disks, read-only destinations, mirrors that
+send too much or nothing, and hostile images.
+
+The rule is test_faults.py's: one line on stderr naming the path and the fix, exit status 2,
+nothing written and nothing lost (a snapshot of the test's folder before and after). A full disk
+is a fake `os.write`, `shutil.disk_usage` or writer raising ENOSPC; a read-only filesystem is
+the write probe's `mkdir` raising EROFS (the tests may run as root, who writes anywhere else).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from test_faults import (  # noqa: F401  (fresh_sources: autouse, as there)
+    assert_refused,
+    cli,
+    fake_train,
+    fresh_sources,
+    json_line,
+    row,
+    warnings_in,
+)
+
+import pairzoo.destinations as destinations
+from pairzoo.errors import PairzooError
+from pairzoo.experiments import runner
+from pairzoo.experiments import store as store_module
+from pairzoo.experiments.store import ResultsStore
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENT = ["experiment", "--model", "siamese_argmax", "--runs", "1", "--name", "tiny",
+              "--no-plots", "--set", "train.epochs=1"]
+
+
+def enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def disk_with_free(monkeypatch, free: int) -> None:
+    monkeypatch.setattr(destinations.shutil, "disk_usage",
+                        lambda path: SimpleNamespace(total=free, used=0, free=free))
+
+
+def read_only_probe(monkeypatch, mount: Path) -> None:
+    """The write probe's mkdir fails under `mount` as on a read-only mount."""
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if ".pairzoo-write-probe" in self.name and self.is_relative_to(mount):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+
+
+@pytest.fixture
+def trained(monkeypatch) -> list:
+    """Experiments train with a fake (milliseconds); the list records each run trained."""
+    seeds: list = []
+    monkeypatch.setattr(runner, "_trainer", lambda train_fn=None: (fake_train(seeds), {}))
+    return seeds
+
+
+# --- the results store on a full disk --------------------------------------------------------
+
+
+@pytest.mark.parametrize("tail", [b"", b'{"run_id": "torn", "test_er'])
+def test_a_row_the_disk_cannot_take_whole_is_cut_back_off(tail, tmp_path, monkeypatch):
+    """The disk takes half the row, then nothing: the file is cut back to its old length (a torn
+    line a crash left before stays as it was, unterminated), and the error names the store."""
+    store = ResultsStore(tmp_path / "runs.jsonl")
+    store.append(row("a"))
+    store.path.write_bytes(store.path.read_bytes() + tail)
+    before = store.path.read_bytes()
+    real_write = os.write
+
+    def half_then_full(fd, data):
+        if len(data) > 1:
+            return real_write(fd, data[: len(data) // 2])
+        return enospc()
+
+    with monkeypatch.context() as patch, pytest.raises(PairzooError) as info:
+        patch.setattr(store_module.os, "write", half_then_full)
+        store.append(row("b"))
+    assert str(store.path) in str(info.value) and "No space left on device" in str(info.value)
+    assert store.path.read_bytes() == before
+    store.append(row("c"))  # and the next row, with room again, is whole
+    assert [r["run_id"] for r in ResultsStore(store.path).rows()] == ["a", "c"]
+
+
+def test_an_experiment_checks_room_for_its_store_and_tables_before_training(
+        trained, tmp_path, capsys, monkeypatch):
+    with monkeypatch.context() as patch:
+        disk_with_free(patch, 2 * 2**20)
+        assert_refused(tmp_path, capsys,
+                       [*EXPERIMENT, "--store", tmp_path / "full" / "runs.jsonl"],
+                       "--store", "2,048 kB", "10 MB", tmp_path / "full")
+    (tmp_path / "ro").mkdir()
+    read_only_probe(monkeypatch, tmp_path / "ro")
+    assert_refused(tmp_path, capsys, [*EXPERIMENT, "--store", tmp_path / "runs.jsonl",
+                                      "--out", tmp_path / "ro" / "tables"],
+                   "--out", "Read-only file system", tmp_path / "ro" / "tables")
+    assert not trained  # refused before any run, not after
+
+
+@pytest.mark.parametrize("failure", ["up front", "while writing"])
+def test_results_on_a_full_disk_is_one_line_and_leaves_no_table(failure, tmp_path, capsys,
+                                                                 monkeypatch):
+    """Before: "internal error: OSError" and a 0-byte CSV. Now the free space is checked first,
+    and a table the disk fills under is written aside, so none is left empty or cut."""
+    store = tmp_path / "runs.jsonl"
+    store.write_bytes(json_line(row("a")) + json_line(row("b", test_error=5.0)))
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    (tables / "old.csv").write_text("an earlier table\n")
+    if failure == "up front":
+        disk_with_free(monkeypatch, 4096)
+        phrases = ["4 kB", "10 MB", "--out"]
+    else:
+        def to_csv(self, path, **kwargs):
+            Path(path).write_bytes(b"")  # what a full disk leaves: the file made, no bytes
+            enospc()
+
+        monkeypatch.setattr(pd.DataFrame, "to_csv", to_csv)
+        phrases = ["No space left on device", "--out"]
+    assert_refused(tmp_path, capsys, ["results", store, "--out", tables], tables, *phrases)
+
+
+# --- what the store path may be ---------------------------------------------------------------
+
+
+def test_a_file_that_holds_no_row_is_not_taken_for_a_store(tmp_path, capsys):
+    notes = tmp_path / "notes.md"
+    notes.write_text("# my notes\n\nnothing here is a run\n")
+    assert_refused(tmp_path, capsys, [*EXPERIMENT, "--store", notes, "--dry-run"],
+                   notes, "not a results store", "--store")
+    torn_first = tmp_path / "runs.jsonl"  # a store whose first row is torn still counts
+    torn_first.write_bytes(b'{"run_id": "torn", "te\n' + json_line(row("a")))
+    code, _, err = cli(capsys, *EXPERIMENT, "--store", torn_first, "--dry-run")
+    assert code == 0 and len(warnings_in(err)) == 1, err
+
+
+def test_a_resume_over_a_torn_line_warns_once_with_the_total(tmp_path, capsys):
+    """A bad line inside and a torn last line: one warning for both, not one now and one more
+    when the next append ends the torn line."""
+    store = ResultsStore(tmp_path / "runs.jsonl")
+    store.append(row("a"))
+    store.path.write_bytes(store.path.read_bytes() + b"not json\n" + b'{"run_id": "torn", "t')
+    store.refresh()
+    store.append(row("b"))
+    assert [r["run_id"] for r in store.rows()] == ["a", "b"]
+    assert warnings_in(capsys.readouterr().err) == [
+        f"pairzoo: warning: 2 unreadable lines skipped in {store.path} (left in the file; "
+        "their runs count as not done)"]
+
+
+def test_reproduce_reads_its_store_once_so_warns_once(tmp_path, capsys):
+    """reproduce's tables and its page read the same store: one warning, not one each."""
+    store = tmp_path / "runs.jsonl"
+    shutil.copyfile(REPO / "results" / "003" / "runs.jsonl", store)
+    with open(store, "ab") as f:
+        f.write(b"not json\n")
+    code, _, err = cli(capsys, "reproduce", "003", "--tables-only", "--no-plots", "--store",
+                       store, "--out", tmp_path / "out")
+    assert code == 0, err
+    assert len(warnings_in(err)) == 1, err
+
+
+def test_a_run_folder_check_states_the_threshold_it_applies(tmp_path, capsys, monkeypatch):
+    """Before: "a run folder needs about 1 MB" on a 2 MB disk, refused at 10 MB."""
+    monkeypatch.setattr("pairzoo.training.train", lambda *a, **k: pytest.fail("trained"))
+    disk_with_free(monkeypatch, 2 * 2**20)
+    line = assert_refused(tmp_path, capsys, ["train", "siamese_argmax", "--epochs", "1"],
+                          "2,048 kB", f"{destinations.MIN_FREE_BYTES // 2**20} MB", "--out")
+    assert "1 MB" not in line
+
+
+# --- exports: the destination is checked first --------------------------------------------------
+
+RELEASE = "siamese_small_cnn"  # a small release: loading it is quick
+
+
+@pytest.mark.parametrize("options, name", [
+    (["--format", "keras"], "model.keras"),
+    (["--format", "tflite"], "model.tflite"),
+    (["--format", "savedmodel"], "model"),
+    (["--format", "savedmodel", "--serving"], "serving"),
+    (["--format", "onnx"], "model.onnx"),
+])
+def test_an_export_into_a_read_only_place_is_refused_before_loading(options, name, tmp_path,
+                                                                    capsys, monkeypatch):
+    """Before: "internal error: OSError: [Errno 30]" after TensorFlow and the model loaded."""
+    monkeypatch.setattr("pairzoo.references.ModelRef.load", lambda self: pytest.fail("loaded"))
+    (tmp_path / "ro").mkdir()
+    read_only_probe(monkeypatch, tmp_path / "ro")
+    assert_refused(tmp_path, capsys, ["export", RELEASE, *options, "--out",
+                                      tmp_path / "ro" / "exports" / name],
+                   "Read-only file system", "--out", tmp_path / "ro" / "exports")
+
+
+def test_an_export_onto_an_existing_file_fails_before_tensorflow_is_imported(tmp_path):
+    existing = tmp_path / "model.keras"
+    existing.write_bytes(b"someone's model")
+    probe = ("import sys\nfrom pairzoo.cli import main\n"
+             f"code = main(['export', '{RELEASE}', '--format', 'keras', '--out', "
+             f"{str(existing)!r}])\n"
+             "print(code, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=300)
+    assert result.stdout.split() == ["2", "False", "False"], result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and "already exists" in result.stderr
+    assert existing.read_bytes() == b"someone's model"
+
+
+def test_a_failed_export_leaves_no_folder_behind(tmp_path, capsys, monkeypatch):
+    """Before: a failed ONNX export left exports/NAME/ (empty) behind."""
+
+    def onnx_missing(*args, **kwargs):
+        raise PairzooError("ONNX export needs tf2onnx, onnx: pip install 'pairzoo[onnx]'")
+
+    monkeypatch.setattr("pairzoo.export.write_onnx", onnx_missing)
+    assert_refused(tmp_path, capsys, ["export", RELEASE, "--format", "onnx"], "pip install")
+    assert not (tmp_path / "exports").exists()
