@@ -67,20 +67,28 @@ def teacher_folder(teacher_spec, root: Path = TEACHER_ROOT) -> Path:
     return root / teacher_spec.name / teacher_spec.replace(test_data=None).run_id
 
 
-def trained_teachers(spec, train_pairs, test_pairs, root: Path = TEACHER_ROOT) -> list:
-    """Each teacher's weights: loaded from its kept folder, or trained and kept now."""
+def trained_teachers(spec, train_pairs, test_pairs, callbacks=None,
+                     root: Path = TEACHER_ROOT) -> list:
+    """Each teacher's weights: loaded from its kept folder, or trained and kept now (shown
+    where the student's `callbacks` show its progress, if they do)."""
+    from pairzoo.progress import EpochProgress
     from pairzoo.runs import load_model
     from pairzoo.training import save_run, train
 
     weights = []
-    for k, teacher in enumerate(teacher_specs(spec)):
+    teachers = teacher_specs(spec)
+    for k, teacher in enumerate(teachers):
         folder = teacher_folder(teacher, root)
+        title = (f"teacher {k + 1}/{len(teachers)} of {spec.name}: {teacher.name} "
+                 f"seed {teacher.seed}")
         if (folder / "model.keras").is_file():
-            log.info("pairzoo: teacher %d of %s: %s (kept)", k, spec.name, folder)
+            log.info("pairzoo: %s (kept)", title)
         else:
-            log.info("pairzoo: teacher %d of %s: training %s seed %d", k, spec.name,
-                     teacher.name, teacher.seed)
-            save_run(train(teacher, pairs=(train_pairs, test_pairs), loop="fast"), folder)
+            log.info("pairzoo: %s: training", title)
+            shown = EpochProgress.alongside(callbacks, title, teacher.preset.train.epochs)
+            result = train(teacher, pairs=(train_pairs, test_pairs), loop="fast",
+                           callbacks=shown)
+            save_run(result, folder)
         weights.append(load_model(folder, compile=False).get_weights())
     return weights
 

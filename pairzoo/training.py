@@ -191,7 +191,7 @@ def _fast(spec: RunSpec, train_pairs: PairSet, test_pairs: PairSet, callbacks):
     if recipe.teacher:
         from pairzoo.distillation import trained_teachers
 
-        teachers = trained_teachers(spec, train_pairs, test_pairs)
+        teachers = trained_teachers(spec, train_pairs, test_pairs, callbacks)
     trainer = trainer_for(spec.preset, len(train_pairs), len(test_pairs))
     trainer.reset(spec.seed, train_pairs, test_pairs)
     if teachers is not None:

@@ -221,3 +221,15 @@ def test_the_distortions_leave_no_trace_in_tflite():
     plain, _ = convert_to_tflite(create_model("siamese_vgg_distilled"))
     assert not non_builtin_ops(distorted)
     assert tflite_ops(distorted) == tflite_ops(plain)
+
+
+def test_teachers_show_their_progress_where_the_student_shows_its_own():
+    from rich.console import Console
+
+    from pairzoo.progress import EpochProgress
+
+    console = Console(file=None, width=80)
+    student = [keras.callbacks.History(), EpochProgress("siamese_vgg_distilled", 50, console)]
+    (shown,) = EpochProgress.alongside(student, "teacher 1/3", 50)
+    assert shown is not student[1] and shown.console is console and shown.title == "teacher 1/3"
+    assert EpochProgress.alongside([keras.callbacks.History()], "teacher 1/3", 50) == []
