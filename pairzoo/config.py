@@ -46,10 +46,6 @@ class ModelConfig:
     augment_shear: float = 0.0  # random shear, up to this factor along each axis
     augment_elastic: float = 0.0  # elastic distortion (Simard et al. 2003): alpha, in pixels
     augment_elastic_sigma: float = 2.0  # its smoothing, in pixels
-    # what the affine steps fill in where they move the image away: "zero" (0 after
-    # normalisation, a faint grey: what the first augmented presets trained with) or
-    # "background" (the black of an MNIST background)
-    augment_fill: str = "zero"
     aux_weight: float = 1.0  # weight of each digit loss; 0 turns the auxiliary losses off
     compare_weight: float = 1.0  # weight of the comparison loss
     # initial weights: Keras's defaults (Glorot-uniform kernels, zero biases) or PyTorch's
@@ -70,7 +66,6 @@ class ModelConfig:
             raise ConfigError(f"augment_zoom must be in [0, 1); got {self.augment_zoom}")
         if self.augment_elastic_sigma <= 0:
             raise ConfigError("augment_elastic_sigma must be > 0")
-        check_choice("augment_fill", self.augment_fill, ("zero", "background"))
         if self.aux_weight < 0 or self.compare_weight < 0:
             raise ConfigError("loss weights must be >= 0")
         if self.family == "two_channel" and self.head != "mlp":

@@ -169,31 +169,42 @@ class BatchNormalization(layers.BatchNormalization):
 
 
 @saving.register_keras_serializable(package=PACKAGE)
-class ElasticDistortion(layers.Layer):
-    """Random elastic distortion of each image (Simard et al. 2003), vectorised over the batch.
+class RandomDistortion(layers.Layer):
+    """A random affine map and elastic field per image, applied in one bilinear resampling.
 
-    Per image, two independent fields of uniform noise in [-1, 1] (one per axis) are smoothed
-    by a Gaussian of `sigma` pixels and scaled by `alpha` pixels; each pixel is then read from
-    its displaced position by bilinear interpolation, the border repeated outside the image.
-    Keras's own RandomElasticTransform does not serve at 14x14 (see FACTS: its x and y fields
-    come from one draw, its smoothing scales with the image, and it loops per image).
+    Per image: a shift of up to `shift` pixels each way, a rotation of up to `rotation`
+    degrees, a zoom of up to `zoom` (0.1: 90-110 %), a shear of up to `shear` along each axis,
+    and an elastic field (Simard et al. 2003): per axis independent uniform noise in [-1, 1],
+    smoothed by a Gaussian of `sigma` pixels, times `alpha` pixels. Each output pixel reads the
+    image where the map sends it; outside the image it reads `fill` (the background).
+
+    One resampling, because each one blurs: Keras's RandomTranslation, RandomRotation,
+    RandomZoom and RandomShear in a row resample a 14x14 digit four times and wash its strokes
+    out. Keras's RandomElasticTransform does not serve at 14x14 either (see FACTS: its x and y
+    fields come from one draw, its smoothing scales with the image, it loops per image).
 
     It distorts whenever called: wrap it in TrainingOnly so that inference and exports pass
-    images through untouched. alpha = 0 is the identity.
+    images through untouched. With every strength 0 it is the identity.
     """
 
-    def __init__(self, alpha: float, sigma: float = 2.0, seed: int | None = None, **kwargs):
+    def __init__(self, shift: float = 0.0, rotation: float = 0.0, zoom: float = 0.0,
+                 shear: float = 0.0, alpha: float = 0.0, sigma: float = 2.0, fill: float = 0.0,
+                 seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        if alpha < 0 or sigma <= 0:
-            raise ValueError(f"alpha must be >= 0 and sigma > 0; got {alpha}, {sigma}")
-        self.alpha, self.sigma, self.seed = float(alpha), float(sigma), seed
+        if min(shift, rotation, zoom, shear, alpha) < 0 or sigma <= 0 or zoom >= 1:
+            raise ValueError("strengths must be >= 0 (zoom < 1) and sigma > 0; got "
+                             f"{shift}, {rotation}, {zoom}, {shear}, {alpha}, {sigma}")
+        self.shift, self.rotation, self.zoom, self.shear = (float(shift), float(rotation),
+                                                            float(zoom), float(shear))
+        self.alpha, self.sigma, self.fill, self.seed = float(alpha), float(sigma), float(fill), seed
         self.seed_generator = random.SeedGenerator(seed)
         radius = int(np.ceil(3 * sigma))
         taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
         self._taps = (taps / taps.sum()).astype("float32")
 
-    def displacement(self, batch: int, height: int, width: int):
-        """(batch, height, width, 2) displacements in pixels: rows, then columns."""
+    def displacement(self, batch, height: int, width: int):
+        """The elastic field: (batch, height, width, 2) displacements in pixels (rows, then
+        columns)."""
         noise = random.uniform((batch, height, width, 2), -1.0, 1.0, seed=self.seed_generator)
         size = len(self._taps)
         # separable Gaussian smoothing: one depthwise pass down the rows, one along them;
@@ -204,37 +215,56 @@ class ElasticDistortion(layers.Layer):
         smooth = ops.depthwise_conv(smooth, ops.tile(along, (1, 1, 2, 1)), padding="same")
         return self.alpha * smooth
 
+    def _uniform(self, batch, bound: float):
+        return random.uniform((batch, 1, 1), -bound, bound, seed=self.seed_generator)
+
     def call(self, images):
-        if self.alpha == 0:
+        if not any((self.shift, self.rotation, self.zoom, self.shear, self.alpha)):
             return images
         batch = ops.shape(images)[0]
+        height, width = images.shape[1], images.shape[2]
+        # where each output pixel reads: the centred grid through the inverse of a random
+        # rotation x shear x zoom (drawn symmetrically, so the inverse is as random), shifted
+        y = ops.reshape(ops.arange(height, dtype="float32"), (1, height, 1)) - (height - 1) / 2
+        x = ops.reshape(ops.arange(width, dtype="float32"), (1, 1, width)) - (width - 1) / 2
+        angle = self._uniform(batch, np.deg2rad(self.rotation))
+        scale = 1.0 + self._uniform(batch, self.zoom)
+        shear_y, shear_x = self._uniform(batch, self.shear), self._uniform(batch, self.shear)
+        y, x = (y + shear_y * x) / scale, (x + shear_x * y) / scale
+        cos, sin = ops.cos(angle), ops.sin(angle)
+        rows = cos * y - sin * x + (height - 1) / 2 + self._uniform(batch, self.shift)
+        cols = sin * y + cos * x + (width - 1) / 2 + self._uniform(batch, self.shift)
+        if self.alpha:
+            moved = self.displacement(batch, height, width)
+            rows, cols = rows + moved[..., 0], cols + moved[..., 1]
+        return self._bilinear(images, rows, cols)
+
+    def _bilinear(self, images, rows, cols):
+        """Bilinear reads at (rows, cols) (batch, height, width); `fill` outside the image."""
+        batch = ops.shape(images)[0]
         height, width, channels = images.shape[1], images.shape[2], images.shape[3]
-        moved = self.displacement(batch, height, width)
-        rows = ops.reshape(ops.arange(height, dtype="float32"), (1, height, 1)) + moved[..., 0]
-        cols = ops.reshape(ops.arange(width, dtype="float32"), (1, 1, width)) + moved[..., 1]
-        # bilinear reads at (rows, cols), the border repeated beyond the image
-        rows = ops.clip(rows, 0.0, height - 1.0)
-        cols = ops.clip(cols, 0.0, width - 1.0)
-        top, left = ops.floor(rows), ops.floor(cols)
-        down, right = rows - top, cols - left
-        top, left = ops.cast(top, "int32"), ops.cast(left, "int32")
-        bottom = ops.minimum(top + 1, height - 1)
-        across = ops.minimum(left + 1, width - 1)
         flat = ops.reshape(images, (batch, height * width, channels))
+        top, left = ops.floor(rows), ops.floor(cols)
+        down = ops.reshape(rows - top, (batch, height * width, 1))
+        right = ops.reshape(cols - left, (batch, height * width, 1))
 
         def read(r, c):
-            index = ops.reshape(r * width + c, (batch, height * width, 1))
-            return ops.take_along_axis(flat, ops.tile(index, (1, 1, channels)), axis=1)
+            inside = (r >= 0) & (r <= height - 1) & (c >= 0) & (c <= width - 1)
+            r = ops.cast(ops.clip(r, 0, height - 1), "int32")
+            c = ops.cast(ops.clip(c, 0, width - 1), "int32")
+            index = ops.tile(ops.reshape(r * width + c, (batch, height * width, 1)),
+                             (1, 1, channels))
+            inside = ops.cast(ops.reshape(inside, (batch, height * width, 1)), images.dtype)
+            return ops.take_along_axis(flat, index, axis=1) * inside + self.fill * (1 - inside)
 
-        down = ops.reshape(down, (batch, height * width, 1))
-        right = ops.reshape(right, (batch, height * width, 1))
-        upper = read(top, left) * (1 - right) + read(top, across) * right
-        lower = read(bottom, left) * (1 - right) + read(bottom, across) * right
+        upper = read(top, left) * (1 - right) + read(top, left + 1) * right
+        lower = read(top + 1, left) * (1 - right) + read(top + 1, left + 1) * right
         return ops.reshape(upper * (1 - down) + lower * down, (batch, height, width, channels))
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "alpha": self.alpha, "sigma": self.sigma,
-                "seed": self.seed}
+        return {**super().get_config(), "shift": self.shift, "rotation": self.rotation,
+                "zoom": self.zoom, "shear": self.shear, "alpha": self.alpha,
+                "sigma": self.sigma, "fill": self.fill, "seed": self.seed}

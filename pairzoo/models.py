@@ -97,17 +97,24 @@ def all_layers(model: keras.Model, seen: set | None = None):
 
 
 def augmentation_steps(config: ModelConfig, raw_pixels: bool = False) -> list:
-    """Keras's random translation/rotation/zoom/shear, then an elastic distortion, each wrapped
-    to act only when training (Keras's own default is to act whenever called). Called once per
-    digit: each digit gets its own draw. Inside a model they see normalised pixels; with
-    `raw_pixels` they act on 0-255 pixels (a distilling trainer distorts before its models) and
-    fill in the same shade."""
-    from pairzoo.layers import ElasticDistortion, TrainingOnly
+    """The label-preserving distortions of a digit while training, each wrapped to act only
+    when training (Keras's random layers act whenever called). Called once per digit: each
+    digit gets its own draw. Inside a model they see normalised pixels; with `raw_pixels` they
+    act on 0-255 pixels (a distilling trainer distorts before its models) alike.
 
-    # the shade the affine steps fill in: "zero" is 0 after normalisation, a faint grey
-    zero, black = (255 * MNIST_MEAN, 0.0) if raw_pixels else (0.0, -MNIST_MEAN / MNIST_STD)
-    fill = {"fill_mode": "constant",
-            "fill_value": zero if config.augment_fill == "zero" else black}
+    Shift and rotation alone are Keras's RandomTranslation and RandomRotation (the first
+    augmented presets' releases were trained so; they fill with 0 after normalisation, a faint
+    grey). Zoom, shear or elastic fields bring pairzoo's RandomDistortion instead, which draws
+    every distortion of the preset and applies them in one resampling, filling black."""
+    from pairzoo.layers import RandomDistortion, TrainingOnly
+
+    black = 0.0 if raw_pixels else -MNIST_MEAN / MNIST_STD
+    if config.augment_zoom or config.augment_shear or config.augment_elastic:
+        return [TrainingOnly(RandomDistortion(
+            config.augment_shift, config.augment_rotation, config.augment_zoom,
+            config.augment_shear, config.augment_elastic, config.augment_elastic_sigma,
+            fill=black), name="augment_distortion")]
+    fill = {"fill_mode": "constant", "fill_value": 255 * MNIST_MEAN if raw_pixels else 0.0}
     steps = []
     if config.augment_shift:
         factor = config.augment_shift / 14
@@ -116,16 +123,6 @@ def augmentation_steps(config: ModelConfig, raw_pixels: bool = False) -> list:
     if config.augment_rotation:
         steps.append(TrainingOnly(layers.RandomRotation(config.augment_rotation / 360, **fill),
                                   name="augment_rotation"))
-    if config.augment_zoom:
-        steps.append(TrainingOnly(layers.RandomZoom(config.augment_zoom, **fill),
-                                  name="augment_zoom"))
-    if config.augment_shear:
-        steps.append(TrainingOnly(layers.RandomShear(config.augment_shear, config.augment_shear,
-                                                     **fill), name="augment_shear"))
-    if config.augment_elastic:
-        steps.append(TrainingOnly(ElasticDistortion(config.augment_elastic,
-                                                    config.augment_elastic_sigma),
-                                  name="augment_elastic"))
     return steps
 
 
