@@ -4,9 +4,10 @@ A preset distils when its recipe names a teacher preset (`train.teacher`). Its r
 whole pipeline, and `pairzoo train NAME` runs it:
 
 1. the teachers: `train.teachers` runs of the teacher preset on the student's own training pairs,
-   seeds S, S + 1000, S + 2000, ... Each is kept as a run folder under runs/teachers/ and reused
+   seeds S, S + 1000, S + 2000, ... Each is kept as a run folder under runs/kept/ and reused
    when it is there (an interrupted pipeline resumes teacher by teacher). Teacher 0 is exactly
-   the teacher preset's own run of seed S, so an ablation gets "no distillation" for free.
+   the teacher preset's own run of seed S, so an ablation gets "no distillation" for free, and
+   a release of the teacher preset reuses it as its candidate of that seed.
 2. the student, in the fast loop: each batch is distorted once, by the teacher preset's
    augmentation; the teachers (inference mode) and the student see the same distorted digits;
    the loss is (1 - w) x the preset's own losses + w x Keras's `LogitsDistillation` (KL
@@ -17,9 +18,10 @@ Why not `keras.distillation.Distiller`: it trains through `model.fit`, which cos
 the fast loop here (FACTS), expects a single-output student that returns logits, and feeds the
 teachers undistorted batches; its loss, `LogitsDistillation`, is used as it is.
 
-The student's own graph has no augmentation and no teacher: it exports like any entry. Its run
-also records the teachers' ensemble on the test pairs (`teachers_test_error`,
-`teachers_digit_accuracy`), the "teachers alone" line of an ablation.
+The student is kept too (a release's candidate of the same seed reuses it). Its own graph has
+no augmentation and no teacher: it exports like any entry. Its run also records its first
+teacher alone (`teacher_test_error`: "no distillation") and the teachers' ensemble
+(`teachers_test_error`, `teachers_digit_accuracy`: "teachers alone") on its test pairs.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from pairzoo.fastpath import CompiledTrainer
 from pairzoo.models import augmentation_steps, build_model
 
 log = logging.getLogger("pairzoo")
-TEACHER_ROOT = Path("runs") / "teachers"
+KEPT_ROOT = Path("runs") / "kept"  # trained teachers and students, by what they learned from
 TEACHER_SEED_STEP = 1000  # teacher k of a seed-S run: seed S + 1000 k
 DIGITS = ("digit_a", "digit_b")
 _TINY = 1e-30  # log of a probability that underflowed to 0 stays finite
@@ -61,14 +63,52 @@ def teacher_specs(spec) -> list:
             for k in range(spec.preset.train.teachers)]
 
 
-def teacher_folder(teacher_spec, root: Path = TEACHER_ROOT) -> Path:
-    """Where a teacher is kept: by what its weights depend on (preset, seed, training pairs),
-    not by its test pairs, so runs that differ only in their test data share teachers."""
-    return root / teacher_spec.name / teacher_spec.replace(test_data=None).run_id
+def kept_folder(spec, root: Path = KEPT_ROOT) -> Path:
+    """Where a teacher or a distilled student is kept: by what its weights depend on (preset,
+    seed, training pairs), not by its test pairs, so runs that differ only in their test data
+    (an experiment on the MNIST test split, a release's candidates) share them. Training is
+    deterministic, so a kept model is the model that training again would give."""
+    return root / spec.name / spec.replace(test_data=None).run_id
+
+
+def keep(result, root: Path = KEPT_ROOT) -> None:
+    """Keep a distilled student like its teachers (a release of the same seed then reuses it).
+    Written aside and renamed by save_run; one already kept stays."""
+    from pairzoo.training import save_run
+
+    folder = kept_folder(result.spec, root)
+    if not (folder / "model.keras").is_file():
+        save_run(result, folder)
+
+
+def kept_result(spec, root: Path = KEPT_ROOT):
+    """The kept model of this run's training as a RunResult measured on the run's own test
+    pairs (its history and training time as kept), or None if none is kept."""
+    import json
+
+    import pandas as pd
+
+    from pairzoo.evaluation import evaluate
+    from pairzoo.runs import load_model
+    from pairzoo.training import RunResult
+
+    folder = kept_folder(spec, root)
+    if not (folder / "model.keras").is_file():
+        return None
+    model = load_model(folder)
+    history = pd.read_csv(folder / "history.csv")
+    kept_metrics = json.loads((folder / "metrics.json").read_text())
+    train_pairs, test_pairs = spec.pairs()
+    recipe = spec.preset.train
+    metrics = evaluate(model, test_pairs, protocol=recipe.eval_protocol,
+                       batch_size=recipe.batch_size)
+    metrics.update(params=kept_metrics["params"], train_seconds=kept_metrics["train_seconds"])
+    pools = {"train_pool": train_pairs.source, "test_pool": test_pairs.source}
+    return RunResult(spec, history, metrics, pools, "fast", _model=model)
 
 
 def trained_teachers(spec, train_pairs, test_pairs, callbacks=None,
-                     root: Path = TEACHER_ROOT) -> list:
+                     root: Path = KEPT_ROOT) -> list:
     """Each teacher's weights: loaded from its kept folder, or trained and kept now (shown
     where the student's `callbacks` show its progress, if they do)."""
     from pairzoo.progress import EpochProgress
@@ -78,7 +118,7 @@ def trained_teachers(spec, train_pairs, test_pairs, callbacks=None,
     weights = []
     teachers = teacher_specs(spec)
     for k, teacher in enumerate(teachers):
-        folder = teacher_folder(teacher, root)
+        folder = kept_folder(teacher, root)
         title = (f"teacher {k + 1}/{len(teachers)} of {spec.name}: {teacher.name} "
                  f"seed {teacher.seed}")
         if (folder / "model.keras").is_file():

@@ -161,6 +161,26 @@ def candidate_plan(names: list[str], seeds, work: Path):
     return plan
 
 
+def reuse_kept(plan, store) -> int:
+    """Candidates whose training is kept (a distilled run's teachers and students, under
+    runs/kept/) become rows and run folders without training again: training is
+    deterministic, so a kept model is the candidate training would give. Returns how many."""
+    from pairzoo.distillation import kept_result
+    from pairzoo.experiments.runner import _keep, _trainer, make_row
+
+    reused = 0
+    for run in plan:
+        if store.done(run.run_id):
+            continue
+        result = kept_result(run.spec)
+        if result is None:
+            continue
+        _keep(result, run.keep_model_in)
+        store.append(make_row(run, result, result.metrics["train_seconds"], _trainer()[1]))
+        reused += 1
+    return reused
+
+
 def candidates_of(name: str, plan, store) -> list[Candidate]:
     rows = {row["run_id"]: row for row in store.rows()}
     found = []
@@ -230,6 +250,9 @@ def release_all(pattern: str, *, card_source: str | None, force: bool = False,
     work = work_folder(work_root)
     plan = candidate_plan(todo, seeds, work)
     store = open_store(work / "runs.jsonl")
+    reused = reuse_kept(plan, store)
+    if reused:
+        say(f"{reused} candidates reused from kept teachers and students (runs/kept/)")
     with make_dispatcher("local", workers=workers) or contextlib.nullcontext() as dispatcher:
         execute(plan, store, title=f"release candidates ({len(todo)} entries)",
                 dispatcher=dispatcher)

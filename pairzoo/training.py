@@ -122,6 +122,10 @@ def train(
         result._state = state  # the trainer's model is re-initialised by its next run
     else:
         result._model = model
+    if spec.preset.train.teacher:
+        from pairzoo.distillation import keep
+
+        keep(result)
     return result
 
 

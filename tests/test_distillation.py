@@ -4,6 +4,7 @@ each entry's own graph."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -152,11 +153,11 @@ def test_teacher_zero_is_the_teacher_presets_own_run():
 
 
 def test_a_distilled_run_trains_its_teachers_once_and_keeps_them(caplog):
-    from pairzoo.distillation import TEACHER_ROOT
+    from pairzoo.distillation import KEPT_ROOT
     from pairzoo.training import train
 
     first = train("siamese_vgg_distilled", seed=0, overrides=TINY)
-    kept = sorted(TEACHER_ROOT.glob("siamese_vgg_elastic/*/model.keras"))
+    kept = sorted(KEPT_ROOT.glob("siamese_vgg_elastic/*/model.keras"))
     assert len(kept) == 2
     assert 0 <= first.metrics["teachers_test_error"] <= 100
     assert first.metrics["teachers_digit_accuracy"] is not None
@@ -165,9 +166,36 @@ def test_a_distilled_run_trains_its_teachers_once_and_keeps_them(caplog):
         again = train("siamese_vgg_distilled", seed=0, overrides=TINY)
     assert [path.stat().st_mtime_ns for path in kept] == stamps
     assert caplog.text.count("(kept)") == 2
-    # the same teachers, the same seed: the same student
+    # the same teachers, the same seed: the same student; kept like its teachers
     for a, b in zip(first.model.get_weights(), again.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+    assert len(list(KEPT_ROOT.glob("siamese_vgg_distilled/*/model.keras"))) == 1
+
+
+def test_a_release_reuses_kept_models_as_its_candidates(tiny_pairs):
+    """A candidate whose training is kept becomes its row and run folder without training:
+    the same weights, measured on the candidate's own test pairs."""
+    from pairzoo.distillation import kept_folder, kept_result
+    from pairzoo.experiments.plan import PlannedRun
+    from pairzoo.experiments.store import open_store
+    from pairzoo.release import reuse_kept
+    from pairzoo.training import save_run, train
+
+    spec = RunSpec(get_preset("siamese_argmax", **{"train.epochs": 1, "train.n_train": 64,
+                                                    "train.n_test": 64}), seed=2)
+    trained = train(spec)
+    save_run(trained, kept_folder(spec.replace(test_data="idx:elsewhere")))  # another test set
+    plan = [PlannedRun("release", "candidate", {"model": spec.name}, {}, spec,
+                       keep_model_in=Path("work") / "seed2")]
+    store = open_store(Path("work") / "runs.jsonl")
+    assert reuse_kept(plan, store) == 1 and reuse_kept(plan, store) == 0
+    (row,) = store.rows()
+    assert row["run_id"] == spec.run_id and row["test_error"] == trained.metrics["test_error"]
+    assert row["history"]["loss"] == pytest.approx(list(trained.history["loss"]), rel=1e-5)
+    reloaded = kept_result(spec).model.get_weights()
+    for a, b in zip(trained.model.get_weights(), reloaded, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert (Path("work") / "seed2" / "model.keras").is_file()
 
 
 def test_a_distilled_run_refuses_the_fit_loop():
