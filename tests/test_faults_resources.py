@@ -275,3 +275,25 @@ def test_a_phone_photo_sized_digit_is_still_read(tmp_path):
 
     photo = blank_png(tmp_path / "photo.png", 4000, 3000)  # 12 megapixels
     assert load_digit_image(photo).shape == (14, 14)
+
+
+# --- models that carry code -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["evaluate", "export", "predict"])
+def test_the_safe_mode_refusal_names_the_lambda_layer(command, tmp_path, capsys):
+    """Before: "not a valid .keras model (ValueError)", naming nothing."""
+    import keras
+    import numpy as np
+
+    inputs = keras.Input((2, 14, 14))
+    outputs = keras.layers.Lambda(lambda x: x * 2, name="doubler")(inputs)
+    model_file = tmp_path / "model.keras"
+    keras.Model(inputs, outputs).save(model_file)
+    pair = tmp_path / "pair.npy"
+    np.save(pair, np.zeros((2, 14, 14), np.float32))
+    args = {"evaluate": ["evaluate", model_file, "--pairs", "10"],
+            "export": ["export", model_file, "--format", "keras", "--out",
+                       tmp_path / "out.keras"],
+            "predict": ["predict", model_file, pair]}[command]
+    assert_refused(tmp_path, capsys, args, model_file, "'doubler'", "Lambda", "safe mode")
