@@ -41,8 +41,10 @@ class Table:
 
     converged: str = ""  # the spec's convergence criterion and its note, if it has one
 
-    def rich(self):
-        return rich_table(self.shown, self.title, self.outside)
+    def rich(self, width: int | None = None):
+        """For the terminal: on one `width` columns wide, columns are left out rather than
+        a name or a number cut (tables.rich_table)."""
+        return rich_table(self.shown, self.title, self.outside, width)
 
     def body(self, notes: str = "") -> str:
         """The table and what it needs said, without a heading."""
