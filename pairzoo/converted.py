@@ -96,6 +96,11 @@ def release_tflite(name: str) -> Path | None:
     path = cached_tflite(name)
     if path is not None:
         return path
+    from pairzoo.zoo import weights_path
+
+    # the weights first: a mirror that fails would fail Keras too, so its one line is the
+    # answer, with no conversion announced and no second fetch
+    weights_path(name)
     warn(f"converting {name}'s release weights for LiteRT, once (later answers skip "
          f"TensorFlow): {converted_path(name)}")
     try:

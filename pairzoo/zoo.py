@@ -16,8 +16,9 @@ training data, date, the weights' sha256, measured metrics) and README.md (the m
 The sha256 in the packaged metadata.json is the trust anchor: weights are loaded only after
 their hash matches it, whether they come from the package or from a mirror
 (PAIRZOO_WEIGHTS_URL, or `weights="https://..."` / `weights="/a/folder"`), which
-`keras.utils.get_file` fetches and caches (~/.keras/pairzoo-weights). A file whose hash does
-not match is refused with a one-line error and never loaded.
+pairzoo.download fetches into a cache ($KERAS_HOME/pairzoo-weights): no more than the release's
+size, within PAIRZOO_DOWNLOAD_TIMEOUT seconds. A file whose size or hash does not match is
+refused with a one-line error, never loaded and never kept.
 
 Importing this module imports no Keras: listing and reading cards stay fast.
 """
@@ -110,8 +111,14 @@ def weights_path(name: str, source: str | None = "zoo") -> Path:
 
 
 def _fetch(name: str, base: str, expected: str) -> Path:
-    """A mirror's copy, fetched once into Keras's cache and checked against `expected`."""
-    import keras
+    """A mirror's copy, fetched once into the weights cache, bounded in size (the release's
+    own) and time (PAIRZOO_DOWNLOAD_TIMEOUT), kept only if its sha256 is `expected`."""
+    from pairzoo.download import (
+        TIMEOUT_VARIABLE,
+        DownloadRefused,
+        download_timeout,
+        fetch_verified,
+    )
 
     if "://" not in base:
         folder = Path(base).expanduser()
@@ -119,46 +126,42 @@ def _fetch(name: str, base: str, expected: str) -> Path:
             raise WeightsError(f"weights mirror {base} is neither a URL nor a folder")
         base = folder.resolve().as_uri()
     origin = f"{base.rstrip('/')}/{name}/{WEIGHTS_FILE}"
-    # Keras reads KERAS_HOME once, at its import, and falls back to /tmp/.keras when the
-    # folder does not exist yet: read it now and make it, so the cache is where it is set
-    cache_dir = os.environ.get("KERAS_HOME")
-    if cache_dir:
-        try:
-            Path(cache_dir).expanduser().mkdir(parents=True, exist_ok=True)
-        except OSError:  # not ours to make: Keras's own fallback applies
-            cache_dir = None
     try:
-        with _quiet_keras():
-            path = keras.utils.get_file(f"{name}-{expected[:16]}.weights.h5", origin=origin,
-                                        file_hash=expected, hash_algorithm="sha256",
-                                        cache_subdir=CACHE_SUBDIR, cache_dir=cache_dir)
-    except ValueError as e:  # get_file: "Incomplete or corrupted file detected"
-        raise WeightsError(f"{origin} does not match {name}'s recorded sha256: refused "
-                           f"({str(e).splitlines()[0]})") from None
-    except Exception as e:  # URLError, HTTPError, OSError: the mirror is unreachable
+        timeout = download_timeout()
+    except ValueError as e:
+        raise WeightsError(str(e)) from None
+    size = release_info(name)["weights_bytes"]
+    cached = _cache_dir() / f"{name}-{expected[:16]}.weights.h5"
+    if cached.is_file():
+        if cached.stat().st_size == size and sha256_of(cached) == expected:
+            return cached
+        cached.unlink()  # a damaged copy: fetched again, never loaded
+    try:
+        return fetch_verified(origin, cached, size, expected, timeout)
+    except DownloadRefused as e:
+        raise WeightsError(f"{origin} does not match {name}'s recorded sha256: refused ({e}); "
+                           f"nothing was kept") from None
+    except TimeoutError as e:
+        raise WeightsError(f"{origin} did not arrive within {timeout:g} s ({e}); check "
+                           f"{MIRROR_VARIABLE}, or raise {TIMEOUT_VARIABLE}") from None
+    except OSError as e:  # URLError, HTTPError, a refused connection: the mirror is unreachable
+        reason = getattr(e, "reason", None) or e.strerror or str(e) or "no answer"
         raise WeightsError(f"cannot fetch {origin} ({type(e).__name__}: "
-                           f"{str(e).splitlines()[0] if str(e) else 'no answer'}); check "
-                           f"{MIRROR_VARIABLE} or the weights= argument") from None
-    return Path(path)
+                           f"{str(reason).splitlines()[0]}); check {MIRROR_VARIABLE} or the "
+                           "weights= argument") from None
 
 
-def _quiet_keras():
-    """get_file prints a progress bar; a library call should not."""
-    import contextlib
-
-    import keras
-
-    @contextlib.contextmanager
-    def quiet():
-        was_on = keras.config.is_interactive_logging_enabled()
-        keras.config.disable_interactive_logging()
-        try:
-            yield
-        finally:
-            if was_on:
-                keras.config.enable_interactive_logging()
-
-    return quiet()
+def _cache_dir() -> Path:
+    """$KERAS_HOME/pairzoo-weights (~/.keras without KERAS_HOME), where keras.utils.get_file
+    kept mirror copies before: copies fetched then are found again."""
+    root = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
+    folder = root / CACHE_SUBDIR
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WeightsError(f"cannot make the weights cache {folder} ({e.strerror}); set "
+                           "KERAS_HOME to a writable folder") from None
+    return folder
 
 
 def load_release_model(name: str, weights: str = "zoo"):

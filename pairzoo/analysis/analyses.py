@@ -100,8 +100,9 @@ class Analysis:
         lines += [f"- {note}" for note in self.notes]
         return "\n".join(lines).rstrip() + "\n"
 
-    def rich(self):
-        """(effects, claims) as rich tables for the terminal."""
+    def rich(self, width: int | None = None):
+        """(effects, claims) as rich tables for the terminal; on one `width` columns wide,
+        the note, p-values and CIs are left out, in that order, rather than a number cut."""
         from pairzoo.analysis.tables import rich_table
 
         shown = self.effects_shown()
@@ -109,9 +110,13 @@ class Analysis:
             shown = shown.drop(columns="note")
         effects = rich_table(shown, f"{self.title}\n"
                              f"effects on {self.effects.attrs.get('metric')} (points): "
-                             f"{self.effects.attrs.get('method')}")
+                             f"{self.effects.attrs.get('method')}", width=width,
+                             keep=["factor", "levels", "scope", "effect (points)"],
+                             droppable=[c for c in ("note", "p", "p (Holm)", "95 % CI")
+                                        if c in shown])
         claims = rich_table(self.claims_shown(), f"{self.name}: the report's claims "
-                            f"({self.claims.attrs.get('method')})")
+                            f"({self.claims.attrs.get('method')})", width=width,
+                            keep=["claim", "verdict"], droppable=["our numbers"])
         return effects, claims
 
     def write(self, out_dir: str | Path, plots: bool = True) -> list[Path]:

@@ -207,17 +207,55 @@ def outside_rows(summary: pd.DataFrame, metrics: list[str]) -> pd.Series:
     return outside
 
 
-def rich_table(shown: pd.DataFrame, title: str, highlight: pd.Series | None = None):
+def rich_table(shown: pd.DataFrame, title: str, highlight: pd.Series | None = None,
+               width: int | None = None, keep: list[str] | None = None,
+               droppable: list[str] | None = None):
+    """A rich table of `shown` that never cuts a name or a number (pairzoo.terminal). On a
+    terminal `width` columns wide, columns are left out until every word fits: `droppable` in
+    that order (default: the 95 % CIs, then from the right), never `keep` (default: a results
+    table's axes, runs and first "(ours)" column). Where those alone are too wide, the axes
+    join into one `cell` column that wraps between its levels."""
+    from pairzoo.terminal import fit
+
+    columns = list(shown.columns)
+    counts = [c for c in ("runs used", "runs") if c in columns]
+    axes = columns[:columns.index(counts[0])] if counts else []
+    if keep is None:
+        ours = [c for c in columns if "(ours)" in c][:1]
+        keep = [*axes, "runs used", "runs", "diverged", *ours]
+    if droppable is None:
+        rest = [c for c in reversed(columns) if c not in keep]
+        droppable = [c for c in rest if "CI" in c] + [c for c in rest if "CI" not in c]
+    table, fits = fit(_builder(shown, title, highlight), _texts(shown), width, droppable)
+    if fits or len(axes) < 2:
+        return table
+    merged = shown.drop(columns=axes)
+    merged.insert(0, "cell", [" ".join(f"{axis}={value}" if i else str(value)
+                                       for i, (axis, value) in enumerate(zip(axes, values,
+                                                                             strict=True)))
+                              for values in shown[axes].itertuples(index=False)])
+    return fit(_builder(merged, title, highlight), _texts(merged), width,
+               [c for c in droppable if c in merged])[0]
+
+
+def _texts(shown: pd.DataFrame) -> dict[str, list[str]]:
+    return {column: [str(v) for v in shown[column]] for column in shown.columns}
+
+
+def _builder(shown: pd.DataFrame, title: str, highlight: pd.Series | None):
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
-    for column in shown.columns:
-        numeric = column in ("runs", "diverged") or "%" in column or "Δ/σ" in column
-        table.add_column(column, justify="right" if numeric else "left")
-    for index, values in enumerate(shown.itertuples(index=False)):
-        outside = highlight is not None and bool(highlight.iloc[index])
-        table.add_row(*map(str, values), style="red" if outside else None)
-    return table
+    def build(columns: list[str]):
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            numeric = column in ("runs", "diverged") or "%" in column or "Δ/σ" in column
+            table.add_column(column, justify="right" if numeric else "left")
+        for index, values in enumerate(shown[columns].itertuples(index=False)):
+            outside = highlight is not None and bool(highlight.iloc[index])
+            table.add_row(*map(str, values), style="red" if outside else None)
+        return table
+
+    return build
 
 
 def markdown(shown: pd.DataFrame) -> str:

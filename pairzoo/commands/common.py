@@ -15,9 +15,38 @@ class Parser(argparse.ArgumentParser):
 
 
 def console(stderr: bool = False):
-    from rich.console import Console
+    """The terminal's width on a terminal; piped or redirected, as wide as the content, so
+    that no table is ever squeezed (pairzoo.terminal)."""
+    from pairzoo.terminal import console as make
 
-    return Console(stderr=stderr)
+    return make(stderr)
+
+
+def table_width(out) -> int | None:
+    """The width a table must fit: the terminal's, or None (any) when output is not one."""
+    return out.width if out.is_terminal else None
+
+
+FORMATS = ("table", "csv", "json", "markdown")
+FORMAT_HELP = ("table: rich tables (default); csv: every number, one CSV with a `table` column; "
+               "json: the same per table; markdown: the tables as the results pages show them")
+
+
+def print_frames(frames: dict, fmt: str) -> None:
+    """Tables (name -> pandas DataFrame) on stdout as one CSV (a leading `table` column) or
+    JSON (a list of {"table", "rows"})."""
+    import json
+    import sys
+
+    import pandas as pd
+
+    if fmt == "csv":
+        joined = pd.concat([frame.assign(table=name)[["table", *frame.columns]]
+                            for name, frame in frames.items()], ignore_index=True)
+        joined.to_csv(sys.stdout, index=False, lineterminator="\n")
+    else:
+        print(json.dumps([{"table": name, "rows": json.loads(frame.to_json(orient="records"))}
+                          for name, frame in frames.items()], indent=2, ensure_ascii=False))
 
 
 def positive_int(text: str) -> int:

@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pairzoo.commands.common import console, positive_int, seed_int, store_path
+from pairzoo.commands.common import (
+    FORMAT_HELP,
+    FORMATS,
+    console,
+    positive_int,
+    print_frames,
+    seed_int,
+    store_path,
+    table_width,
+)
 from pairzoo.data.sources import SOURCE_HELP
 from pairzoo.errors import PairzooError
 from pairzoo.experiments.spec import RULES
@@ -136,7 +145,7 @@ def _report(spec, outcome, store, out_dir: Path, plots: bool, out) -> None:
                         lambda path: search.to_csv(path, index=False))
     frame = plan_frame(outcome["plan"], store)
     table = spec_table(spec, outcome["plan"], store, frame)
-    out.print(table.rich())
+    out.print(table.rich(table_width(out)))
     with writing("tables", out_dir, "--out"):  # the runs are stored: rerun to get them
         write_table(table, out_dir, spec.name, spec.notes)
         if plots:
@@ -329,15 +338,21 @@ def cmd_results(args) -> int:
     out = console()
     if args.out:
         check_writable(args.out, "tables", "--out", inside=True)
-    for table in tables:
-        out.print(table.rich())
-        if args.out:
+    if args.format == "table":
+        for table in tables:
+            out.print(table.rich(table_width(out)))
+    elif args.format == "markdown":
+        print("\n".join(table.markdown() for table in tables), end="")
+    else:  # every number, as the CSV files hold them
+        print_frames({table.name: table.summary for table in tables}, args.format)
+    if args.out:
+        for table in tables:
             with writing("tables", args.out, "--out"):
                 write_table(table, args.out, table.name)
                 if args.plots:
                     write_curves(table.frame, args.out, table.name, table.title)
-    if args.out:
-        out.print(f"tables: {args.out}", highlight=False)
+        # stdout stays the tables alone when it is CSV, JSON or Markdown
+        console(stderr=args.format != "table").print(f"tables: {args.out}", highlight=False)
     return 0
 
 
@@ -393,5 +408,6 @@ def add_parsers(commands) -> None:
                    help="metric to tabulate (default test_error, digit_accuracy)")
     p.add_argument("--out", type=Path, help="write CSV and Markdown here")
     p.add_argument("--plots", action="store_true", help="with --out: learning-curve PNGs too")
+    p.add_argument("--format", choices=FORMATS, default="table", help=FORMAT_HELP)
     p.set_defaults(run=cmd_results)
 

@@ -17,13 +17,16 @@ QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 
 def cmd_export(args) -> int:
     from pairzoo.commands.train import loading_tensorflow
+    from pairzoo.export import export_destination
     from pairzoo.references import resolve_model
 
-    resolve_model(args.source)  # a wrong name or path fails before TensorFlow loads
+    # a wrong name or path, and a destination that exists or cannot be written, fail before
+    # TensorFlow loads (seconds) and the model with it
+    out = export_destination(resolve_model(args.source), args.format, args.quantize, args.out,
+                             args.serving)
     with loading_tensorflow(console(stderr=True)):
         from pairzoo.export import export_model
-    result = export_model(args.source, args.format, args.quantize, args.out,
-                          serving_version=args.serving)
+    result = export_model(args.source, args.format, args.quantize, out)
     what = args.format if args.quantize == "none" else f"{args.format} ({args.quantize})"
     print(f"{what}: {result.path}  ({result.size_bytes / 1024:,.0f} kB)")
     print(f"from {result.source}")

@@ -76,29 +76,32 @@ def cmd_list(args) -> int:
     elif not console().is_terminal:
         print(plain(columns, cells))  # piped: plain columns, nothing cut
     else:
-        console().print(_fitted_table(columns, cells))
+        out = console()
+        out.print(_fitted_table(columns, cells, out.width))
     return 0
 
 
-def _fitted_table(columns: list[str], cells: list[list[str]]):
-    """A rich table that never cuts a name: columns are dropped from the end of
-    LIST_COLUMNS' order until the names fit, and the others wrap."""
-    from rich.measure import Measurement
+def _fitted_table(columns: list[str], cells: list[list[str]], width: int):
+    """A rich table that never cuts a name or a number (pairzoo.terminal.fit): columns are
+    left out from the end of LIST_COLUMNS' order until the rest fits, and the others wrap."""
     from rich.table import Table
 
-    out = console()
-    shown = len(columns)
-    while True:
+    from pairzoo.terminal import fit
+
+    def build(shown: list[str]):
         table = Table(title=f"pairzoo models ({len(cells)})", title_justify="left")
-        for column in columns[:shown]:
+        for column in shown:
             table.add_column(column, no_wrap=column == "name",
                              justify="right" if "params" in column or "error" in column
                              else "left")
         for row in cells:
-            table.add_row(*row[:shown])
-        if shown == 1 or Measurement.get(out, out.options, table).minimum <= out.width:
-            return table
-        shown -= 1
+            table.add_row(*(text for column, text in zip(columns, row, strict=True)
+                            if column in shown))
+        return table
+
+    texts = {column: [row[i] for row in cells] for i, column in enumerate(columns)}
+    order = [c for c in reversed(LIST_COLUMNS) if c in columns and c != "name"]
+    return fit(build, texts, width, order)[0]
 
 
 def cmd_show(args) -> int:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pairzoo.destinations import check_writable
 from pairzoo.errors import PairzooError
 from pairzoo.export.onnx import write_onnx
 from pairzoo.export.savedmodel import (
@@ -113,17 +114,33 @@ def staged(*outs: Path) -> Iterator[list[Path]]:
     for out in outs:
         if out.exists():
             raise PairzooError(f"{out} already exists; remove it or choose another --out")
-        out.parent.mkdir(parents=True, exist_ok=True)
+    made = _missing_folders(outs[0].parent)  # all outs are siblings
     stagings = [out.with_name(f".{out.stem}.partial-{os.getpid()}{out.suffix}") for out in outs]
-    for staging in stagings:
-        _remove(staging)
+    done = False
     try:
+        outs[0].parent.mkdir(parents=True, exist_ok=True)
+        for staging in stagings:
+            _remove(staging)
         yield stagings
         for staging, out in zip(stagings, outs, strict=True):
             os.replace(staging, out)
+        done = True
     finally:
         for staging in stagings:
             _remove(staging)
+        if not done:  # a failed export leaves no folder it made (exports/NAME/ before)
+            for folder in made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if empty: never what another export put there
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """The folders mkdir(parents=True) would make for `folder`, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _remove(path: Path) -> None:
@@ -167,6 +184,35 @@ def _metadata(ref: ModelRef, model) -> tuple[dict, str | None]:
 # --- the entry point ----------------------------------------------------------------------
 
 
+def export_destination(ref: ModelRef, fmt: str, quantize: str = "none",
+                       out: str | Path | None = None,
+                       serving_version: int | None = None) -> Path:
+    """Where the export goes, checked before any model is loaded (`pairzoo export` calls this
+    before importing TensorFlow): the options fit together, nothing is there yet, and the
+    place can be written, with room."""
+    if fmt not in FORMATS:
+        raise PairzooError(f"unknown format {fmt!r}; use {', '.join(FORMATS)}")
+    if quantize not in QUANTIZATIONS:
+        raise PairzooError(f"unknown quantization {quantize!r}; use {', '.join(QUANTIZATIONS)}")
+    if quantize != "none" and fmt != "tflite":
+        raise PairzooError(f"--quantize {quantize} applies to --format tflite only")
+    if serving_version is not None and fmt != "savedmodel":
+        raise PairzooError("the TF Serving layout (--serving) is a SavedModel layout: use "
+                           "--format savedmodel")
+    serving = serving_version is not None
+    out = Path(out) if out is not None else default_out(ref, fmt, quantize, serving)
+    if serving:
+        if serving_version < 0:
+            raise PairzooError(f"--serving takes a version number >= 1; got {serving_version}")
+        out = out / str(serving_version or next_serving_version(out))
+    check_out(out, fmt)
+    for path in (out, *([sidecar_path(out)] if fmt in ("tflite", "onnx") else [])):
+        if path.exists() or path.is_symlink():
+            raise PairzooError(f"{path} already exists; remove it or choose another --out")
+    return check_writable(out, "an export", "--out")
+
+
+
 def export_model(
     run_or_name: str | Path,
     fmt: str = "savedmodel",
@@ -182,23 +228,8 @@ def export_model(
     writes TF Serving's layout: OUT/<version>/, OUT being the model's base folder; 0 means one
     more than the highest version already there.
     """
-    if fmt not in FORMATS:
-        raise PairzooError(f"unknown format {fmt!r}; use {', '.join(FORMATS)}")
-    if quantize not in QUANTIZATIONS:
-        raise PairzooError(f"unknown quantization {quantize!r}; use {', '.join(QUANTIZATIONS)}")
-    if quantize != "none" and fmt != "tflite":
-        raise PairzooError(f"--quantize {quantize} applies to --format tflite only")
-    if serving_version is not None and fmt != "savedmodel":
-        raise PairzooError("the TF Serving layout (--serving) is a SavedModel layout: use "
-                           "--format savedmodel")
     ref = resolve_model(run_or_name)
-    serving = serving_version is not None
-    out = Path(out) if out is not None else default_out(ref, fmt, quantize, serving)
-    if serving:
-        if serving_version < 0:
-            raise PairzooError(f"--serving takes a version number >= 1; got {serving_version}")
-        out = out / str(serving_version or next_serving_version(out))
-    check_out(out, fmt)
+    out = export_destination(ref, fmt, quantize, out, serving_version)
     model = ref.load()
     if quantize == "int8" and calibration is None:
         calibration = calibration_pairs(ref)
