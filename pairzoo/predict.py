@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +35,10 @@ from pairzoo.interface import (
 )
 
 MNIST_SIZE = (28, 28)
+# The most pixels a digit picture may have: 4096 x 4096 (16.8 megapixels) takes a 12-megapixel
+# phone photo or a 300 dpi scan of a page, and decodes in at most 64 MB (RGBA); the picture is
+# shrunk to 28 x 28 anyway. Bigger files are refused before decoding (decompression bombs).
+MAX_IMAGE_PIXELS = 4096 * 4096
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 Runner = Callable[[np.ndarray], dict[str, np.ndarray]]
@@ -52,8 +57,17 @@ def load_digit_image(path: str | Path, invert: bool = False) -> np.ndarray:
     if not path.is_file():
         raise PairzooError(f"no image at {path}")
     try:
-        with Image.open(path) as image:
-            gray = ImageOps.grayscale(image)
+        # PIL warns above ~89 megapixels and refuses above ~179; both are far more than a
+        # digit needs, so its warning becomes our refusal (one line, no PIL text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:  # reads the header: the size, no pixels yet
+                _check_pixels(path, image.size)
+                gray = ImageOps.grayscale(image)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise PairzooError(f"{path} is too large an image to read (over "
+                           f"{Image.MAX_IMAGE_PIXELS:,} pixels); a digit needs at most "
+                           f"{MAX_IMAGE_PIXELS:,}: downscale it") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise PairzooError(f"cannot read {path} as a PNG or JPEG image ({e})") from None
     if invert:
@@ -61,6 +75,16 @@ def load_digit_image(path: str | Path, invert: bool = False) -> np.ndarray:
     # pad with black (MNIST's background) so a non-square picture keeps its aspect ratio
     square = ImageOps.pad(gray, MNIST_SIZE, method=Image.Resampling.BOX, color=0)
     return downsample(np.asarray(square, dtype=np.float32)[None])[0]
+
+
+def _check_pixels(path: Path, size: tuple[int, int]) -> None:
+    """Refuse before decoding an image larger than MAX_IMAGE_PIXELS: a 27 kB PNG can declare
+    15000 x 15000 pixels, which would take gigabytes to decode only to be shrunk to 28 x 28."""
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise PairzooError(f"{path} is {width:,} x {height:,} pixels ({width * height / 1e6:,.0f} "
+                           f"megapixels); a digit needs at most {MAX_IMAGE_PIXELS / 1e6:.1f}: "
+                           "crop or downscale it")
 
 
 def load_npy_pair(path: str | Path) -> np.ndarray:

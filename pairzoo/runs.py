@@ -318,8 +318,44 @@ def load_model(run_or_model: str | Path, compile: bool = True):
     try:
         return keras.models.load_model(path, compile=compile)
     except Exception as e:  # keras raises ValueError, OSError, zipfile.BadZipFile, ...
+        unsafe = "safe_mode" in str(e) and code_layers(path)
+        if unsafe:
+            raise PairzooError(
+                f"cannot load {path}: its layer{'s' * (len(unsafe) > 1)} "
+                f"{', '.join(map(repr, unsafe))} hold{'s' * (len(unsafe) == 1)} Python code "
+                "(a Lambda), which Keras's safe mode will not run, since loading it could run "
+                "anything; rebuild the model without Lambda layers") from None
         raise PairzooError(f"cannot load {path}: it is not a valid .keras model "
                            f"({type(e).__name__}); re-export or re-train it") from e
+
+
+def code_layers(path: Path) -> list[str]:
+    """Names of the layers in a .keras file's config.json that carry Python code (Lambda
+    layers; any layer with a serialized `__lambda__` function): what safe mode refuses."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return []
+    names: list[str] = []
+
+    def walk(node, layer: str | None) -> None:
+        if isinstance(node, dict):
+            name = node.get("config", {}).get("name") if isinstance(node.get("config"),
+                                                                     dict) else None
+            if node.get("class_name") == "__lambda__" and layer and layer not in names:
+                names.append(layer)
+            is_layer = isinstance(name, str) and "module" in node
+            for value in node.values():
+                walk(value, name if is_layer else layer)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, layer)
+
+    walk(config, None)
+    return names
 
 
 def list_runs(root: str | Path = "runs", pattern: str = "*") -> list[dict]:

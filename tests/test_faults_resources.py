@@ -12,8 +12,11 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import struct
 import subprocess
 import sys
+import warnings
+import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -229,3 +232,68 @@ def test_a_failed_export_leaves_no_folder_behind(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("pairzoo.export.write_onnx", onnx_missing)
     assert_refused(tmp_path, capsys, ["export", RELEASE, "--format", "onnx"], "pip install")
     assert not (tmp_path / "exports").exists()
+
+
+# --- hostile images -----------------------------------------------------------------------------
+
+
+def blank_png(path: Path, width: int, height: int) -> Path:
+    """A valid 1-bit black PNG of any size, written without holding its pixels: a 15000 x 15000
+    one is 27 kB (rows of zeros compress to almost nothing)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    packer = zlib.compressobj(9)
+    row = b"\0" * (1 + (width + 7) // 8)  # filter byte 0, then the packed bits
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, grayscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("width, height", [(15000, 15000), (10000, 10000), (5000, 4000)])
+def test_a_decompression_bomb_is_refused_in_one_line(width, height, tmp_path, capsys):
+    """Before: 15000 x 15000 was "internal error: DecompressionBombError"; 10000 x 10000 went
+    through after PIL's two-line warning. Now anything above MAX_IMAGE_PIXELS is refused from
+    the header, before a pixel is decoded, and PIL says nothing."""
+    from pairzoo.predict import MAX_IMAGE_PIXELS
+
+    bomb = blank_png(tmp_path / "bomb.png", width, height)
+    digit = blank_png(tmp_path / "digit.png", 28, 28)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        line = assert_refused(tmp_path, capsys, ["predict", RELEASE, digit, bomb], bomb,
+                              "a digit needs at most", "downscale it")
+    assert not [w for w in seen if "DecompressionBomb" in w.category.__name__]
+    assert f"{MAX_IMAGE_PIXELS / 1e6:.1f}" in line or f"{MAX_IMAGE_PIXELS:,}" in line
+
+
+def test_a_phone_photo_sized_digit_is_still_read(tmp_path):
+    from pairzoo.predict import load_digit_image
+
+    photo = blank_png(tmp_path / "photo.png", 4000, 3000)  # 12 megapixels
+    assert load_digit_image(photo).shape == (14, 14)
+
+
+# --- models that carry code -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["evaluate", "export", "predict"])
+def test_the_safe_mode_refusal_names_the_lambda_layer(command, tmp_path, capsys):
+    """Before: "not a valid .keras model (ValueError)", naming nothing."""
+    import keras
+    import numpy as np
+
+    inputs = keras.Input((2, 14, 14))
+    outputs = keras.layers.Lambda(lambda x: x * 2, name="doubler")(inputs)
+    model_file = tmp_path / "model.keras"
+    keras.Model(inputs, outputs).save(model_file)
+    pair = tmp_path / "pair.npy"
+    np.save(pair, np.zeros((2, 14, 14), np.float32))
+    args = {"evaluate": ["evaluate", model_file, "--pairs", "10"],
+            "export": ["export", model_file, "--format", "keras", "--out",
+                       tmp_path / "out.keras"],
+            "predict": ["predict", model_file, pair]}[command]
+    assert_refused(tmp_path, capsys, args, model_file, "'doubler'", "Lambda", "safe mode")

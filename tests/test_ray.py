@@ -208,6 +208,18 @@ server: TimedOut: Timed out while waiting for GCS to become available.
 """
 
 
+# Ray 2.60's driver output joining a token-auth head without the token: its exception is named
+# with its module path, and a ConnectionError comes with it.
+TOKEN_REFUSED = """\
+Traceback (most recent call last):
+ConnectionError: Failed to connect to the GCS at 127.0.0.1:6391
+During handling of the above exception, another exception occurred:
+ray.exceptions.AuthenticationError: Token authentication is enabled but the authentication \
+token is invalid or incorrect.. Note: RAY_AUTH_MODE is currently 'disabled' (not 'token'). \
+Ensure that the token for the cluster is available in a local file
+"""
+
+
 @pytest.mark.parametrize("output, phrases", [
     (MISRESOLVED, ["turned it into 192.0.2.2:6391", "--node-ip-address"]),
     (MISRESOLVED.replace("192.0.2.2", "127.0.0.1"),
@@ -215,6 +227,12 @@ server: TimedOut: Timed out while waiting for GCS to become available.
     ("Traceback ...\nRuntimeError: Version mismatch: The cluster was started with Ray 2.50",
      ["RuntimeError: Version mismatch", "node of that cluster"]),
     ("", ["no answer"]),
+    # a head with token auth, joined without the token (issue 24: the dotted name was missed
+    # and the ConnectionError around it reported, with the wrong fix)
+    (TOKEN_REFUSED, ["AuthenticationError: Token authentication is enabled but the "
+                     "authentication token is invalid or incorrect", "RAY_AUTH_TOKEN"]),
+    ("\n".join(reversed(TOKEN_REFUSED.splitlines())),
+     ["AuthenticationError: Token authentication", "RAY_AUTH_TOKEN"]),
 ])
 def test_a_failed_join_names_the_address_the_reason_and_the_fix(output, phrases):
     line = join_failure("127.0.0.1:6391", output, 30)

@@ -8,6 +8,10 @@ Two facts about rows that change over a store's life, normalised here and nowher
 - Status. A row may carry `"status": "diverged"` (loss or weights became non-finite; its
   metrics are null). A row without `status` finished normally ("ok"). Tables count failed runs
   and never average them: `ok` selects the runs a mean may use.
+
+And one fact every table groups by: a row's recipe (`recipe`), the settings its run was
+trained with, rebuilt from what the row stores, so that runs of different recipes are never
+one mean.
 """
 
 from __future__ import annotations
@@ -90,8 +94,11 @@ def recipe(row) -> dict:
 
 
 def _plain(value):
-    """None for a missing value however pandas spells it (NaN in a column of numbers)."""
-    return None if value is None or (isinstance(value, float) and value != value) else value
+    """A data setting as the run spec holds it, however pandas spells it: None for NaN, and
+    an integer for a whole float (a column of seeds with a missing value turns float)."""
+    if isinstance(value, float):
+        return None if value != value else int(value) if value.is_integer() else value
+    return value
 
 
 def recipe_key(settings: dict) -> str:

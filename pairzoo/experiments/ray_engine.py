@@ -146,11 +146,19 @@ def join_failure(address: str, output: str, timed_out_after: float | None) -> st
     host = None if address in ("auto", "local") else split_address(address)[0]
     tried = re.findall(r"Failed to connect to GCS at address (\S+?)(?: within|[.,;]?\s|$)",
                        output)
-    errors = re.findall(r"^\w*(?:Error|Exception): .*$", output, re.MULTILINE)
+    # Python's last traceback lines, their exception names with or without a module path
+    # ("ray.exceptions.AuthenticationError: ..."), the path left out
+    errors = re.findall(r"^(?:\w+\.)*(\w*(?:Error|Exception): .*)$", output, re.MULTILINE)
+    denied = [error for error in errors if error.startswith("AuthenticationError")]
     node_fix = (f"pairzoo must run on a node of that cluster (`ray start --address={address}` "
                 "on this machine first) with the cluster's Ray and Python versions, or use Ray "
                 "Client (ray://HEAD:10001)")
-    if tried and host is not None and split_address(tried[-1])[0] != host:
+    if denied:  # whatever else failed around it, this is the reason
+        reason = denied[-1].split(". ")[0].rstrip(".")[:200]  # Ray's help text follows
+        fix = ("the cluster uses token authentication: give this process its token "
+               "(RAY_AUTH_MODE=token and RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH naming the "
+               "token file)")
+    elif tried and host is not None and split_address(tried[-1])[0] != host:
         reason = f"Ray turned it into {tried[-1]}, this machine's address, where no GCS answers"
         fix = ("start the head with --node-ip-address set to the address you pass here "
                f"(`ray status --address={address}` shows the head's)")
