@@ -4,12 +4,12 @@ Commands are extracted from ```bash blocks and from indented lines that start wi
 each `pairzoo` command runs through the entry function, in a folder of its own where
 `examples/` and `../shared/` are what they are beside the repository. Long commands run cut
 down (the edits are in CHEAP); the ones that cannot run here are listed in SKIP with the reason.
-Python blocks run too, except those listed.
+Python blocks run too, except those listed, in this process (TensorFlow is imported once, not
+per block) with `pairzoo.train` cut down the same way.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
@@ -22,6 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 TINY_TRAIN = ["--epochs", "1", "--set", "train.n_train=100", "--set", "train.n_test=100"]
+TINY = {"train.epochs": 1, "train.n_train": 100, "train.n_test": 100}  # the same, from Python
 
 # (substring of a command) -> why it does not run in the test suite
 SKIP = {
@@ -173,6 +174,15 @@ def python_blocks() -> list[tuple[str, str]]:
                                     re.S)]
 
 
+def cheap_train(train):
+    """`pairzoo.train` as a Python block runs here: one short epoch, as `cheap` does for
+    `pairzoo train`."""
+    def run(*args, overrides=None, **kwargs):
+        return train(*args, overrides={**(overrides or {}), **TINY}, **kwargs)
+
+    return run
+
+
 @pytest.mark.parametrize("page, code", python_blocks(),
                          ids=[f"{p}:{i}" for i, (p, _) in enumerate(python_blocks())])
 def test_python_block_runs(page, code, workdir, monkeypatch):
@@ -180,8 +190,8 @@ def test_python_block_runs(page, code, workdir, monkeypatch):
         pytest.skip(PYTHON_SKIP[page])
     if "tf.saved_model.load" in code or "Interpreter(" in code or "InferenceSession(" in code:
         pytest.skip("a fragment of an examples/ program; tests/test_export.py runs the program")
+    from pairzoo import training
+
     monkeypatch.chdir(workdir)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=workdir, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
+    monkeypatch.setattr(training, "train", cheap_train(training.train))  # pairzoo.train
+    exec(compile(code, f"{page} (python block)", "exec"), {"__name__": "__main__"})

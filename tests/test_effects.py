@@ -316,3 +316,23 @@ def test_a_store_without_a_spec_never_averages_two_recipes(tmp_path, pairzoo_cli
     assert "optimizer=adam" in out and "optimizer=sgd" in out
     effects = pairzoo_cli("effects", str(store), "--no-plots").stdout
     assert "recipe" in effects and "+8.00" in effects  # sgd against adam, never pooled
+
+
+def test_a_run_recipe_reads_the_same_from_a_row_and_from_a_frame():
+    """pandas turns a column of pairs seeds with a missing value into floats; the recipe a
+    row names must not change with it (else 3.0 and 3 would split a cell)."""
+    from pairzoo.analysis.stores import split_by_recipe
+
+    base = {"experiment": "tiny", "stage": "table", "model": "siamese_argmax",
+            "cell": {"model": "siamese_argmax"}, "cell_label": "siamese_argmax",
+            "recipe": {"epochs": 2}, "config": {}, "train_data": "embedded",
+            "test_data": "embedded", "folds": None}
+    frame = pd.DataFrame([{**base, "run_id": "a", "pairs_seed": 3},
+                          {**base, "run_id": "b", "pairs_seed": 3},
+                          {**base, "run_id": "c", "pairs_seed": None}])
+    assert frame["pairs_seed"].dtype == float
+    assert rows.recipe_key(rows.recipe(frame.iloc[0])) == rows.recipe_key(
+        rows.recipe(base | {"pairs_seed": 3}))
+    split = split_by_recipe(frame)
+    assert list(split["cell_label"]) == ["siamese_argmax recipe=pairs_seed=3"] * 2 + [
+        "siamese_argmax recipe=pairs_seed=None"]

@@ -40,14 +40,17 @@ class Table:
     frame: pd.DataFrame | None = None  # the runs behind it
 
     converged: str = ""  # the spec's convergence criterion and its note, if it has one
+    notes: str = ""  # what the spec says under its table
 
     def rich(self, width: int | None = None):
         """For the terminal: on one `width` columns wide, columns are left out rather than
         a name or a number cut (tables.rich_table)."""
         return rich_table(self.shown, self.title, self.outside, width)
 
-    def body(self, notes: str = "") -> str:
-        """The table and what it needs said, without a heading."""
+    def body(self, notes: str | None = None) -> str:
+        """The table and what it needs said (`notes`, default its spec's), without a
+        heading."""
+        notes = self.notes if notes is None else notes
         lines = [markdown(self.shown), "", CI_NOTE]
         if self.converged and "runs used" in self.shown:
             lines.append(f"Converged runs only: {self.converged}; the all-runs row counts.")
@@ -66,7 +69,7 @@ class Table:
             lines += [notes.strip(), ""]
         return "\n".join(lines)
 
-    def markdown(self, notes: str = "") -> str:
+    def markdown(self, notes: str | None = None) -> str:
         return f"## {self.title}\n\n{self.body(notes)}"
 
     def latex(self) -> str:
@@ -112,7 +115,7 @@ def spec_table(spec: ExperimentSpec, plan: list[PlannedRun], store: ResultsStore
     converged = (f"{spec.converged.label} ({spec.converged.note})".replace(" ()", "")
                  if spec.converged else "")
     return Table(title, summary, shown, outside_rows(summary, metrics), metrics,
-                 spec.name, frame, converged)
+                 spec.name, frame, converged, spec.notes)
 
 
 def store_tables(store: ResultsStore, metrics: list[str] | None = None,
@@ -139,7 +142,8 @@ def store_tables(store: ResultsStore, metrics: list[str] | None = None,
 STORE_METRICS = ["test_error", "digit_accuracy"]
 
 
-def write_table(table: Table, out_dir: str | Path, name: str, notes: str = "") -> list[Path]:
+def write_table(table: Table, out_dir: str | Path, name: str,
+                notes: str | None = None) -> list[Path]:
     """`name`.csv (every number), .md (for people) and .tex (a booktabs table)."""
     out_dir = Path(out_dir)
     csv, md, tex = (out_dir / f"{name}.{ext}" for ext in ("csv", "md", "tex"))

@@ -90,8 +90,11 @@ def recipe(row) -> dict:
 
 
 def _plain(value):
-    """None for a missing value however pandas spells it (NaN in a column of numbers)."""
-    return None if value is None or (isinstance(value, float) and value != value) else value
+    """A data setting as the run spec holds it, however pandas spells it: None for NaN, and
+    an integer for a whole float (a column of seeds with a missing value turns float)."""
+    if isinstance(value, float):
+        return None if value != value else int(value) if value.is_integer() else value
+    return value
 
 
 def recipe_key(settings: dict) -> str:
