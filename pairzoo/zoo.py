@@ -247,7 +247,7 @@ def zoo_rows(pattern: str = "*") -> list[dict[str, Any]]:
             "sharing": sharing,
             "head": model.head,
             "aux": f"{model.aux_weight:g}" if model.has_digit_outputs else "-",
-            "params": source.expected_params,
+            "trainable params": source.expected_params,
             "report params": source.params or None,
             "report": source.report[:3],
             "recipe": f"{recipe.optimizer} lr={recipe.learning_rate:g} "

@@ -155,3 +155,11 @@ def test_cards_only_rewrites_cards_and_nothing_else(pairzoo_cli, tmp_path, monke
     after = {p.name: sha256_of(p) for p in (root / "siamese_linear").iterdir()}
     assert card.read_text() == release_card("siamese_linear")
     assert {k for k in before if before[k] != after[k]} == {"README.md"}
+
+
+def test_evaluate_says_which_figure_is_recorded_and_which_is_measured_now(pairzoo_cli):
+    """The header gave the card's 5,000-pair figure, the table a new 1,000-pair one, unlabelled."""
+    out = " ".join(pairzoo_cli("evaluate", "siamese_linear", "--pairs", "100").stdout.split())
+    assert "5,000 MNIST test-split pairs (recorded)" in out
+    assert "measured now: siamese_linear on 100 pairs" in out
+    assert "digit_accuracy (outputs untrained)" in out  # no digit loss: chance level

@@ -150,10 +150,11 @@ def test_list_never_cuts_a_name(pairzoo_cli, monkeypatch):
     assert max(len(line) for line in narrow.splitlines()) <= 60
     rows = list(csv.DictReader(io.StringIO(pairzoo_cli("list", "--format", "csv").stdout)))
     assert [row["name"] for row in rows] == names
-    assert {row["params"] for row in rows if row["name"] == "two_channel_baseline"} == {"70906"}
+    assert {row["trainable params"] for row in rows
+            if row["name"] == "two_channel_baseline"} == {"70906"}
     chosen = json.loads(pairzoo_cli("list", "--format", "json", "--columns",
                                     "params,name").stdout)
-    assert list(chosen[0]) == ["name", "params"] and len(chosen) == len(names)
+    assert list(chosen[0]) == ["name", "trainable params"] and len(chosen) == len(names)
     assert "unknown column" in pairzoo_cli("list", "--columns", "nmae", check_ok=False).stderr
 
 

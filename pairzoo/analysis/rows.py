@@ -8,6 +8,10 @@ Two facts about rows that change over a store's life, normalised here and nowher
 - Status. A row may carry `"status": "diverged"` (loss or weights became non-finite; its
   metrics are null). A row without `status` finished normally ("ok"). Tables count failed runs
   and never average them: `ok` selects the runs a mean may use.
+
+And one fact every table groups by: a row's recipe (`recipe`), the settings its run was
+trained with, rebuilt from what the row stores, so that runs of different recipes are never
+one mean.
 """
 
 from __future__ import annotations

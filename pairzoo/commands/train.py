@@ -80,6 +80,7 @@ def _tensorboard(log_dir: str):
 
 
 def cmd_evaluate(args) -> int:
+    from pairzoo.interface import digit_outputs_trained
     from pairzoo.references import resolve_model
 
     ref = resolve_model(args.model)  # a run folder, a .keras file, or a zoo name (its release)
@@ -105,6 +106,11 @@ def cmd_evaluate(args) -> int:
     with loading_tensorflow(console(stderr=True)):
         from pairzoo.evaluation import evaluate
     metrics = evaluate(ref.load(), pairs, device=args.device)
+    config = ref.spec.preset.model if ref.spec else None
+    if config and "digit_accuracy" in metrics and not digit_outputs_trained(config.head,
+                                                                           config.aux_weight):
+        # chance level by construction: say so where the number appears
+        metrics["digit_accuracy (outputs untrained)"] = metrics.pop("digit_accuracy")
     out = console()
     # two figures of two pair sets: say which is the recorded one and which is measured now
     out.print(f"model: {ref.describe()} (recorded)", highlight=False)

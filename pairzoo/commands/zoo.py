@@ -12,15 +12,19 @@ from pairzoo.errors import PairzooError
 
 LIST_FORMATS = ("table", "csv", "json", "markdown")
 # `pairzoo list` on a narrow terminal drops columns from the end of this order; `name` stays
-LIST_COLUMNS = ("name", "weights", "our error", "report figure", "head", "sharing", "params",
-                "family", "aux", "report", "report params", "recipe", "notes")
+# `trainable params`: what the golden test and the cards count; keras's count_params() counts
+# batch norms' moving statistics too, so the column says which
+LIST_COLUMNS = ("name", "weights", "our error", "report figure", "head", "sharing",
+                "trainable params", "family", "aux", "report", "report params", "recipe",
+                "notes")
+COLUMN_ALIASES = {"params": "trainable params"}
 DEFAULT_LIST_COLUMNS = LIST_COLUMNS[:-2]
 
 
 def _cells(rows: list[dict], columns: list[str]) -> list[list[str]]:
     """The rows as display strings (counts with thousands separators, "-" for nothing)."""
     def text(column, value):
-        if column in ("params", "report params"):
+        if column in ("trainable params", "report params"):
             return f"{value:,}" if value else "-"
         return str(value) if value not in (None, "") else "-"
 
@@ -40,7 +44,7 @@ def _columns(text: str | None) -> list[str]:
         return list(DEFAULT_LIST_COLUMNS)
     if text == "all":
         return list(LIST_COLUMNS)
-    chosen = [c.strip() for c in text.split(",") if c.strip()]
+    chosen = [COLUMN_ALIASES.get(c.strip(), c.strip()) for c in text.split(",") if c.strip()]
     unknown = [c for c in chosen if c not in LIST_COLUMNS]
     if unknown:
         raise PairzooError(f"unknown column {unknown[0]!r} for --columns; choose from "
