@@ -42,6 +42,10 @@ class ModelConfig:
     # label-preserving augmentation of each digit while training (identity at inference)
     augment_shift: float = 0.0  # random translation, up to this many pixels each way
     augment_rotation: float = 0.0  # random rotation, up to this many degrees each way
+    augment_zoom: float = 0.0  # random zoom, up to this fraction each way (0.1: 90-110 %)
+    augment_shear: float = 0.0  # random shear, up to this factor along each axis
+    augment_elastic: float = 0.0  # elastic distortion (Simard et al. 2003): alpha, in pixels
+    augment_elastic_sigma: float = 2.0  # its smoothing, in pixels
     aux_weight: float = 1.0  # weight of each digit loss; 0 turns the auxiliary losses off
     compare_weight: float = 1.0  # weight of the comparison loss
     # initial weights: Keras's defaults (Glorot-uniform kernels, zero biases) or PyTorch's
@@ -53,8 +57,15 @@ class ModelConfig:
         check_choice("init", self.init, ("keras", "torch"))
         check_choice("head", self.head, HEADS)
         check_choice("head_input", self.head_input, HEAD_INPUTS)
-        if self.augment_shift < 0 or self.augment_rotation < 0:
-            raise ConfigError("augment_shift and augment_rotation must be >= 0")
+        augments = ("augment_shift", "augment_rotation", "augment_zoom", "augment_shear",
+                    "augment_elastic")
+        negative = [name for name in augments if getattr(self, name) < 0]
+        if negative:
+            raise ConfigError(f"{', '.join(negative)} must be >= 0")
+        if not 0 <= self.augment_zoom < 1:
+            raise ConfigError(f"augment_zoom must be in [0, 1); got {self.augment_zoom}")
+        if self.augment_elastic_sigma <= 0:
+            raise ConfigError("augment_elastic_sigma must be > 0")
         if self.aux_weight < 0 or self.compare_weight < 0:
             raise ConfigError("loss weights must be >= 0")
         if self.family == "two_channel" and self.head != "mlp":
@@ -99,6 +110,15 @@ class TrainConfig:
     weight_decay: float = 0.0
     lr_schedule: str = "constant"  # constant | cosine (decay to 0 over the run)
     ema_momentum: float = 0.0  # > 0: evaluate an exponential moving average of the weights
+    # cosine schedule only: rise linearly from 0 over these epochs (at most all but the last,
+    # so a shortened run, --epochs 1 say, still decays)
+    warmup_epochs: int = 0
+    # distillation (pairzoo.distillation): a teacher preset's name turns it on; the student
+    # then learns from `teachers` runs of it as well as from the labels
+    teacher: str = ""
+    teachers: int = 3
+    distill_temperature: float = 4.0  # softens both digit distributions (Hinton et al. 2015)
+    distill_weight: float = 0.5  # the distillation term's share of the loss; labels get the rest
     epochs: int = 25
     batch_size: int = 100
     n_train: int = 1000
@@ -124,6 +144,14 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1; got {getattr(self, name)}")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be > 0; got {self.learning_rate}")
+        if self.warmup_epochs < 0:
+            raise ConfigError(f"warmup_epochs must be >= 0; got {self.warmup_epochs}")
+        if self.warmup_epochs and self.lr_schedule != "cosine":
+            raise ConfigError("warmup_epochs needs lr_schedule = 'cosine'")
+        if self.teachers < 1 or self.distill_temperature <= 0:
+            raise ConfigError("teachers must be at least 1 and distill_temperature > 0")
+        if not 0 <= self.distill_weight <= 1:
+            raise ConfigError(f"distill_weight must be in [0, 1]; got {self.distill_weight}")
 
 
 @dataclass

@@ -150,6 +150,13 @@ class CompiledTrainer:
 
     # -- traced ----------------------------------------------------------------------------
 
+    def _forward(self, x, targets):
+        """A training step's forward pass: predictions, total loss, loss per output (a
+        distilling trainer adds its teachers' term here)."""
+        predictions = self.model(x, training=True)
+        total, per_output = self._losses(targets, predictions)
+        return predictions, total, per_output
+
     def _losses(self, targets, predictions):
         per_output = {k: fn(targets[k], predictions[k]) for k, fn in self.losses.items()}
         total = tf.add_n([self.loss_weights[k] * v for k, v in per_output.items()])
@@ -180,8 +187,7 @@ class CompiledTrainer:
             x = tf.gather(self.train_x, index)
             y = {k: tf.gather(v, index) for k, v in self.train_y.items()}
             with tf.GradientTape() as tape:
-                predictions = self.model(x, training=True)
-                total, per_output = self._losses(y, predictions)
+                predictions, total, per_output = self._forward(x, y)
             if not tf.math.is_finite(total):
                 # TerminateOnNaN's rule: stop at the batch whose loss is not finite, before
                 # its update spreads NaN through every weight
@@ -246,6 +252,10 @@ def trainer_for(preset: Preset, n_train: int, n_test: int) -> CompiledTrainer:
     key = _trainer_key(preset, n_train, n_test)
     if key in _TRAINERS:
         _TRAINERS.move_to_end(key)
+    elif preset.train.teacher:
+        from pairzoo.distillation import DistillingTrainer  # it builds on this module
+
+        _TRAINERS[key] = DistillingTrainer(preset, n_train, n_test)
     else:
         _TRAINERS[key] = CompiledTrainer(preset, n_train, n_test)
         while len(_TRAINERS) > MAX_TRAINERS:

@@ -8,7 +8,7 @@ Registered under the package name "pairzoo", so `keras.models.load_model` finds 
 from __future__ import annotations
 
 import numpy as np
-from keras import backend, layers, ops, saving
+from keras import backend, layers, ops, random, saving
 
 from pairzoo.interface import KERAS_PACKAGE as PACKAGE
 
@@ -166,3 +166,105 @@ class BatchNormalization(layers.BatchNormalization):
         if dense:
             y = tf.reshape(y, (-1, channels))
         return tf.cast(y, self.compute_dtype)
+
+
+@saving.register_keras_serializable(package=PACKAGE)
+class RandomDistortion(layers.Layer):
+    """A random affine map and elastic field per image, applied in one bilinear resampling.
+
+    Per image: a shift of up to `shift` pixels each way, a rotation of up to `rotation`
+    degrees, a zoom of up to `zoom` (0.1: 90-110 %), a shear of up to `shear` along each axis,
+    and an elastic field (Simard et al. 2003): per axis independent uniform noise in [-1, 1],
+    smoothed by a Gaussian of `sigma` pixels, times `alpha` pixels. Each output pixel reads the
+    image where the map sends it; outside the image it reads `fill` (the background).
+
+    One resampling, because each one blurs: Keras's RandomTranslation, RandomRotation,
+    RandomZoom and RandomShear in a row resample a 14x14 digit four times and wash its strokes
+    out. Keras's RandomElasticTransform does not serve at 14x14 either (see FACTS: its x and y
+    fields come from one draw, its smoothing scales with the image, it loops per image).
+
+    It distorts whenever called: wrap it in TrainingOnly so that inference and exports pass
+    images through untouched. With every strength 0 it is the identity.
+    """
+
+    def __init__(self, shift: float = 0.0, rotation: float = 0.0, zoom: float = 0.0,
+                 shear: float = 0.0, alpha: float = 0.0, sigma: float = 2.0, fill: float = 0.0,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if min(shift, rotation, zoom, shear, alpha) < 0 or sigma <= 0 or zoom >= 1:
+            raise ValueError("strengths must be >= 0 (zoom < 1) and sigma > 0; got "
+                             f"{shift}, {rotation}, {zoom}, {shear}, {alpha}, {sigma}")
+        self.shift, self.rotation, self.zoom, self.shear = (float(shift), float(rotation),
+                                                            float(zoom), float(shear))
+        self.alpha, self.sigma, self.fill, self.seed = float(alpha), float(sigma), float(fill), seed
+        self.seed_generator = random.SeedGenerator(seed)
+        radius = int(np.ceil(3 * sigma))
+        taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+        self._taps = (taps / taps.sum()).astype("float32")
+
+    def displacement(self, batch, height: int, width: int):
+        """The elastic field: (batch, height, width, 2) displacements in pixels (rows, then
+        columns)."""
+        noise = random.uniform((batch, height, width, 2), -1.0, 1.0, seed=self.seed_generator)
+        size = len(self._taps)
+        # separable Gaussian smoothing: one depthwise pass down the rows, one along them;
+        # "same" zero padding, as scipy's gaussian_filter(mode="constant") that Simard used
+        down = ops.reshape(ops.convert_to_tensor(self._taps), (size, 1, 1, 1))
+        along = ops.reshape(ops.convert_to_tensor(self._taps), (1, size, 1, 1))
+        smooth = ops.depthwise_conv(noise, ops.tile(down, (1, 1, 2, 1)), padding="same")
+        smooth = ops.depthwise_conv(smooth, ops.tile(along, (1, 1, 2, 1)), padding="same")
+        return self.alpha * smooth
+
+    def _uniform(self, batch, bound: float):
+        return random.uniform((batch, 1, 1), -bound, bound, seed=self.seed_generator)
+
+    def call(self, images):
+        if not any((self.shift, self.rotation, self.zoom, self.shear, self.alpha)):
+            return images
+        batch = ops.shape(images)[0]
+        height, width = images.shape[1], images.shape[2]
+        # where each output pixel reads: the centred grid through the inverse of a random
+        # rotation x shear x zoom (drawn symmetrically, so the inverse is as random), shifted
+        y = ops.reshape(ops.arange(height, dtype="float32"), (1, height, 1)) - (height - 1) / 2
+        x = ops.reshape(ops.arange(width, dtype="float32"), (1, 1, width)) - (width - 1) / 2
+        angle = self._uniform(batch, np.deg2rad(self.rotation))
+        scale = 1.0 + self._uniform(batch, self.zoom)
+        shear_y, shear_x = self._uniform(batch, self.shear), self._uniform(batch, self.shear)
+        y, x = (y + shear_y * x) / scale, (x + shear_x * y) / scale
+        cos, sin = ops.cos(angle), ops.sin(angle)
+        rows = cos * y - sin * x + (height - 1) / 2 + self._uniform(batch, self.shift)
+        cols = sin * y + cos * x + (width - 1) / 2 + self._uniform(batch, self.shift)
+        if self.alpha:
+            moved = self.displacement(batch, height, width)
+            rows, cols = rows + moved[..., 0], cols + moved[..., 1]
+        return self._bilinear(images, rows, cols)
+
+    def _bilinear(self, images, rows, cols):
+        """Bilinear reads at (rows, cols) (batch, height, width); `fill` outside the image."""
+        batch = ops.shape(images)[0]
+        height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+        flat = ops.reshape(images, (batch, height * width, channels))
+        top, left = ops.floor(rows), ops.floor(cols)
+        down = ops.reshape(rows - top, (batch, height * width, 1))
+        right = ops.reshape(cols - left, (batch, height * width, 1))
+
+        def read(r, c):
+            inside = (r >= 0) & (r <= height - 1) & (c >= 0) & (c <= width - 1)
+            r = ops.cast(ops.clip(r, 0, height - 1), "int32")
+            c = ops.cast(ops.clip(c, 0, width - 1), "int32")
+            index = ops.tile(ops.reshape(r * width + c, (batch, height * width, 1)),
+                             (1, 1, channels))
+            inside = ops.cast(ops.reshape(inside, (batch, height * width, 1)), images.dtype)
+            return ops.take_along_axis(flat, index, axis=1) * inside + self.fill * (1 - inside)
+
+        upper = read(top, left) * (1 - right) + read(top, left + 1) * right
+        lower = read(top + 1, left) * (1 - right) + read(top + 1, left + 1) * right
+        return ops.reshape(upper * (1 - down) + lower * down, (batch, height, width, channels))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "shift": self.shift, "rotation": self.rotation,
+                "zoom": self.zoom, "shear": self.shear, "alpha": self.alpha,
+                "sigma": self.sigma, "fill": self.fill, "seed": self.seed}

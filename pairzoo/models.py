@@ -96,19 +96,32 @@ def all_layers(model: keras.Model, seen: set | None = None):
             yield layer
 
 
-def _augmentation(config: ModelConfig):
-    """Keras's random translation/rotation, wrapped to act only when training (their own
-    default is to act whenever called). Called once per digit: each digit gets its own draw."""
-    from pairzoo.layers import TrainingOnly
+def augmentation_steps(config: ModelConfig, raw_pixels: bool = False) -> list:
+    """The label-preserving distortions of a digit while training, each wrapped to act only
+    when training (Keras's random layers act whenever called). Called once per digit: each
+    digit gets its own draw. Inside a model they see normalised pixels; with `raw_pixels` they
+    act on 0-255 pixels (a distilling trainer distorts before its models) alike.
 
+    Shift and rotation alone are Keras's RandomTranslation and RandomRotation (the first
+    augmented presets' releases were trained so; they fill with 0 after normalisation, a faint
+    grey). Zoom, shear or elastic fields bring pairzoo's RandomDistortion instead, which draws
+    every distortion of the preset and applies them in one resampling, filling black."""
+    from pairzoo.layers import RandomDistortion, TrainingOnly
+
+    black = 0.0 if raw_pixels else -MNIST_MEAN / MNIST_STD
+    if config.augment_zoom or config.augment_shear or config.augment_elastic:
+        return [TrainingOnly(RandomDistortion(
+            config.augment_shift, config.augment_rotation, config.augment_zoom,
+            config.augment_shear, config.augment_elastic, config.augment_elastic_sigma,
+            fill=black), name="augment_distortion")]
+    fill = {"fill_mode": "constant", "fill_value": 255 * MNIST_MEAN if raw_pixels else 0.0}
     steps = []
     if config.augment_shift:
         factor = config.augment_shift / 14
-        steps.append(TrainingOnly(layers.RandomTranslation(factor, factor, fill_mode="constant"),
+        steps.append(TrainingOnly(layers.RandomTranslation(factor, factor, **fill),
                                   name="augment_shift"))
     if config.augment_rotation:
-        steps.append(TrainingOnly(layers.RandomRotation(config.augment_rotation / 360,
-                                                        fill_mode="constant"),
+        steps.append(TrainingOnly(layers.RandomRotation(config.augment_rotation / 360, **fill),
                                   name="augment_rotation"))
     return steps
 
@@ -124,7 +137,7 @@ def _siamese(config: ModelConfig, x) -> dict:
     from pairzoo.layers import SplitPair
 
     first, second = SplitPair(name="split_pair")(x)  # (N, 14, 14, 1) each
-    steps = _augmentation(config)
+    steps = augmentation_steps(config)
     first, second = _augment(steps, first), _augment(steps, second)
     digit_units = 10 if config.has_digit_outputs else None  # None: towers give features
     if config.share_weights:
@@ -147,7 +160,7 @@ def _two_channel(config: ModelConfig, x) -> dict:
     from pairzoo.layers import TwoClassProbability
 
     image = layers.Permute((2, 3, 1), name="channels_last")(x)  # (N, 14, 14, 2)
-    image = _augment(_augmentation(config), image)  # the same draw for both digits
+    image = _augment(augmentation_steps(config), image)  # the same draw for both digits
     logits = build_tower(config.tower, (14, 14, 2), 2, name="network")(image)  # (N, 2)
     return {"compare": TwoClassProbability(name="compare")(logits)}
 

@@ -51,3 +51,10 @@ class EpochProgress(keras.callbacks.Callback):
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+    @classmethod
+    def alongside(cls, callbacks, title: str, epochs: int) -> list:
+        """A display for another run shown where `callbacks` show theirs (a distilled run's
+        teachers, trained before it): one if `callbacks` hold an EpochProgress, else none."""
+        shown = [cb for cb in callbacks or [] if isinstance(cb, cls)]
+        return [cls(title, epochs, shown[0].console)] if shown else []

@@ -20,8 +20,15 @@ from pairzoo.config import ModelConfig, Preset, TrainConfig
 def make_optimizer(recipe: TrainConfig) -> keras.optimizers.Optimizer:
     learning_rate = recipe.learning_rate
     if recipe.lr_schedule == "cosine":
-        steps = recipe.epochs * math.ceil(recipe.n_train / recipe.batch_size)
-        learning_rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, steps)
+        per_epoch = math.ceil(recipe.n_train / recipe.batch_size)
+        steps = recipe.epochs * per_epoch
+        if recipe.warmup_epochs and recipe.epochs > 1:
+            # from 0 up to the rate over the warm-up, then the cosine over what is left
+            warmup = min(recipe.warmup_epochs, recipe.epochs - 1) * per_epoch
+            learning_rate = keras.optimizers.schedules.CosineDecay(
+                0.0, steps - warmup, warmup_target=recipe.learning_rate, warmup_steps=warmup)
+        else:
+            learning_rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, steps)
     common = {"weight_decay": recipe.weight_decay or None, "use_ema": recipe.ema_momentum > 0,
               "ema_momentum": recipe.ema_momentum or 0.99}
     if recipe.optimizer == "sgd":

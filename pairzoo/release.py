@@ -39,33 +39,86 @@ from pairzoo.registry import get_preset, preset_description
 from pairzoo.runs import RunSpec
 from pairzoo.zoo import CARD_SEED, WEIGHTS_FILE, release_dir, releases_root, sha256_of
 
-RELEASE_FORMAT = 1
+RELEASE_FORMAT = 2
 SEEDS = range(5)
 SELECTION_RULE = ("the lowest final training loss of seeds 0-4 (the reports' own rule; no "
                   "test data is looked at)")
-# The source files that decide what a release's weights are: the model graph, its layers, the
-# recipe, the fast training loop, the pair protocol. A change to any retrains every entry.
-RELEASE_CODE = ("pairzoo/towers", "pairzoo/models.py", "pairzoo/layers.py", "pairzoo/heads.py",
-                "pairzoo/recipe.py", "pairzoo/fastpath.py", "pairzoo/data/pairs.py",
-                "pairzoo/evaluation.py")
+# The training code every entry runs through: the fast loop, the recipe, the pair protocol,
+# the measurements. A change to any of these retrains every entry.
+LOOP_CODE = ("pairzoo/recipe.py", "pairzoo/fastpath.py", "pairzoo/data/pairs.py",
+             "pairzoo/evaluation.py")
+# ... and what only some entries run through: a distilled entry's loop.
+DISTILLATION_CODE = ("pairzoo/distillation.py",)
 WORK_ROOT = Path("runs") / "release"
 RESULTS_ROOT = Path("results")
+_PACKAGE = Path(__file__).resolve().parent.parent
 
 
-def code_hash() -> str:
-    package = Path(__file__).resolve().parent.parent
+def _sources(files) -> str:
     digest = hashlib.sha256()
-    for entry in RELEASE_CODE:
-        path = package / entry
+    for entry in files:
+        path = _PACKAGE / entry
         for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            digest.update(file.relative_to(package).as_posix().encode())
+            digest.update(file.relative_to(_PACKAGE).as_posix().encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()
 
 
+def code_hash() -> str:
+    """The shared training code (where candidates are kept: pairzoo.release.work_folder)."""
+    return _sources(LOOP_CODE)
+
+
+def graph_fingerprint(preset) -> str:
+    """What an entry's model *is*, read off the built graph rather than the files that build
+    it: every layer's class, configuration and connections (the functional configs of the
+    model and its towers), and the source of each pairzoo layer class it uses. A change to
+    the model code that leaves an entry's graph as it was (a new option at its default, a
+    layer other entries use) leaves its fingerprint, and so its release, as it was."""
+    import inspect
+
+    import keras
+
+    from pairzoo.models import all_layers, build_model
+
+    model = build_model(preset.model, name=preset.name)
+    functional = keras.src.models.functional.Functional
+    parts = [functional.get_config(model)]
+    classes = set()
+    for layer in all_layers(model):
+        inner = getattr(layer, "layer", None)  # TrainingOnly wraps a Keras layer
+        for cls in (type(layer), type(inner)):
+            if cls.__module__.startswith("pairzoo"):
+                classes.add(cls)
+    parts.append(sorted(f"{cls.__module__}.{cls.__qualname__}:{inspect.getsource(cls)}"
+                        for cls in classes))
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def entry_code(preset) -> dict:
+    """The code an entry's release depends on: its graph, the shared training loop, and for
+    a distilled entry the distillation loop and its teachers' own code."""
+    code = {"graph": graph_fingerprint(preset), "loop": code_hash()}
+    if preset.train.teacher:
+        code["distillation"] = _sources(DISTILLATION_CODE)
+        code["teacher"] = {"config": preset_content(get_preset(preset.train.teacher)),
+                           "code": entry_code(get_preset(preset.train.teacher))}
+    return code
+
+
+def preset_content(preset) -> dict:
+    """A preset's model and recipe as the run ids hash them (fields at their defaults left
+    out, so a new option at its default changes nothing)."""
+    from pairzoo.runs import explicit_fields
+
+    return {"model": explicit_fields(preset.model), "train": explicit_fields(preset.train)}
+
+
 def release_key(spec: RunSpec, seeds, card_source: str | None) -> str:
-    content = {"format": RELEASE_FORMAT, "config": spec.to_config(), "seeds": list(seeds),
-               "card": [card_source is not None, CARD_SEED], "code": code_hash()}
+    content = {"format": RELEASE_FORMAT, "name": spec.name, "preset": preset_content(spec.preset),
+               "data": spec.data, "seeds": list(seeds),
+               "card": [card_source is not None, CARD_SEED], "code": entry_code(spec.preset)}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
@@ -106,6 +159,26 @@ def candidate_plan(names: list[str], seeds, work: Path):
                                    base.replace(seed=seed), keep_model_in=work / name /
                                    f"seed{seed}"))
     return plan
+
+
+def reuse_kept(plan, store) -> int:
+    """Candidates whose training is kept (a distilled run's teachers and students, under
+    runs/kept/) become rows and run folders without training again: training is
+    deterministic, so a kept model is the candidate training would give. Returns how many."""
+    from pairzoo.distillation import kept_result
+    from pairzoo.experiments.runner import _keep, _trainer, make_row
+
+    reused = 0
+    for run in plan:
+        if store.done(run.run_id):
+            continue
+        result = kept_result(run.spec)
+        if result is None:
+            continue
+        _keep(result, run.keep_model_in)
+        store.append(make_row(run, result, result.metrics["train_seconds"], _trainer()[1]))
+        reused += 1
+    return reused
 
 
 def candidates_of(name: str, plan, store) -> list[Candidate]:
@@ -177,6 +250,9 @@ def release_all(pattern: str, *, card_source: str | None, force: bool = False,
     work = work_folder(work_root)
     plan = candidate_plan(todo, seeds, work)
     store = open_store(work / "runs.jsonl")
+    reused = reuse_kept(plan, store)
+    if reused:
+        say(f"{reused} candidates reused from kept teachers and students (runs/kept/)")
     with make_dispatcher("local", workers=workers) or contextlib.nullcontext() as dispatcher:
         execute(plan, store, title=f"release candidates ({len(todo)} entries)",
                 dispatcher=dispatcher)
@@ -191,6 +267,43 @@ def release_all(pattern: str, *, card_source: str | None, force: bool = False,
         say(f"{name}: seed {chosen.seed} kept (final train loss "
             f"{chosen.final_train_loss:.4g}); {_card_line(metadata)} "
             f"({time.perf_counter() - start:.0f} s to measure and write)")
+    return outcome
+
+
+def verify_all(pattern: str, *, say: Callable[[str], None] = print) -> dict[str, str]:
+    """Retrain each released entry's shipped seed with the code as it is now and compare the
+    weights with the shipped ones, bit for bit (training is deterministic on one machine).
+    Where they are identical the entry's release key is brought up to date, so a code change
+    that leaves an entry as it was costs it no retraining; where not, its key stays stale and
+    `pairzoo release` retrains it. Returns name -> "reproduced" / "differs" / "no release"."""
+    from pairzoo.registry import list_models
+    from pairzoo.training import train
+    from pairzoo.zoo import has_release, load_release_model
+
+    outcome = {}
+    for name in list_models(pattern):
+        if not has_release(name):
+            outcome[name] = "no release"
+            continue
+        path = release_dir(name) / "metadata.json"
+        metadata = json.loads(path.read_text())
+        start = time.perf_counter()
+        spec = RunSpec(get_preset(name), seed=metadata["seed"])
+        retrained = train(spec).model.get_weights()
+        shipped = load_release_model(name).get_weights()
+        same = len(retrained) == len(shipped) and all(
+            np.array_equal(a, b) for a, b in zip(retrained, shipped, strict=True))
+        outcome[name] = "reproduced" if same else "differs"
+        if same:
+            card = metadata["metrics"].get("mnist_test")
+            metadata["release_key"] = release_key(spec.replace(seed=0), SEEDS,
+                                                  card and card["source"])
+            metadata["format"] = RELEASE_FORMAT
+            staging = path.with_name(f".metadata.json.partial-{os.getpid()}")
+            staging.write_text(json.dumps(metadata, indent=2) + "\n")
+            os.replace(staging, path)
+        say(f"{name}: seed {metadata['seed']} {outcome[name]} "
+            f"({time.perf_counter() - start:.0f} s)")
     return outcome
 
 

@@ -100,15 +100,20 @@ def train(
     train_pairs, test_pairs = pairs if pairs is not None else spec.pairs()
     callbacks = list(callbacks or [])
     fast = _choose_loop(loop, callbacks)
+    if spec.preset.train.teacher and not fast:
+        raise PairzooError(f"{spec.name} distils from teachers, which only the fast loop "
+                           "(TensorFlow, epoch-level callbacks) does; use loop='fast'")
     with device_scope(device):
         if fast:
-            model, state, history, seconds = _fast(spec, train_pairs, test_pairs, callbacks)
+            model, state, history, seconds, extra = _fast(spec, train_pairs, test_pairs,
+                                                          callbacks)
         else:
             model, history, seconds = _fit(spec, train_pairs, test_pairs, callbacks)
-            state = None
+            state, extra = None, {}
         recipe = spec.preset.train
         metrics = evaluate(model, test_pairs, protocol=recipe.eval_protocol,
                            batch_size=recipe.batch_size)
+        metrics.update(extra)
     metrics.update(params=count_trainable_params(model), train_seconds=round(seconds, 3))
     history.insert(0, "epoch", np.arange(1, len(history) + 1))
     pools = {"train_pool": train_pairs.source, "test_pool": test_pairs.source}
@@ -117,6 +122,10 @@ def train(
         result._state = state  # the trainer's model is re-initialised by its next run
     else:
         result._model = model
+    if spec.preset.train.teacher:
+        from pairzoo.distillation import keep
+
+        keep(result)
     return result
 
 
@@ -177,17 +186,32 @@ def _choose_loop(loop: str, callbacks: list) -> bool:
 
 
 def _fast(spec: RunSpec, train_pairs: PairSet, test_pairs: PairSet, callbacks):
+    """The traced loop; a distilling preset's teachers are trained (or loaded) first. Returns
+    the model, its trained state, history, seconds, and extra metrics (the teachers')."""
     from pairzoo.fastpath import trainer_for
 
+    recipe = spec.preset.train
+    teachers = None
+    if recipe.teacher:
+        from pairzoo.distillation import trained_teachers
+
+        teachers = trained_teachers(spec, train_pairs, test_pairs, callbacks)
     trainer = trainer_for(spec.preset, len(train_pairs), len(test_pairs))
     trainer.reset(spec.seed, train_pairs, test_pairs)
+    if teachers is not None:
+        trainer.set_teachers(teachers)
     if spec.init_from is not None:
         trainer.model.set_weights(_initial_weights(spec))
-    outcome = trainer.fit(spec.seed, spec.preset.train.epochs, callbacks)
+    outcome = trainer.fit(spec.seed, recipe.epochs, callbacks)
     if outcome.diverged_at is not None:
         raise _diverged(spec, outcome.diverged_at)
     _check_finite(trainer.model, spec)
-    return trainer.model, trainer.state(), outcome.history, outcome.seconds
+    extra = {}
+    if teachers is not None:
+        from pairzoo.distillation import teachers_metrics
+
+        extra = teachers_metrics(trainer, test_pairs, recipe.batch_size)
+    return trainer.model, trainer.state(), outcome.history, outcome.seconds, extra
 
 
 def _fit(spec: RunSpec, train_pairs: PairSet, test_pairs: PairSet, callbacks):

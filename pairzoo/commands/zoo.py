@@ -178,6 +178,15 @@ def cmd_release(args) -> int:
 
     if not list_models(args.pattern):
         raise PairzooError(f"no model matches {args.pattern!r}; see `pairzoo list`")
+    if args.verify:
+        err = console(stderr=True)
+        with loading_tensorflow(err):
+            from pairzoo.release import verify_all
+        outcome = verify_all(args.pattern, say=lambda line: err.print(line, highlight=False))
+        same = [name for name, state in outcome.items() if state == "reproduced"]
+        console().print(f"{len(same)} of {len(outcome)} reproduced bit for bit (their release "
+                        "keys now follow this code)", highlight=False)
+        return 0 if len(same) == len(outcome) else 1
     if args.cards_only:  # what the cards say changed, not the weights: no training, no data
         from pairzoo.cards import rewrite_cards
 
@@ -234,4 +243,7 @@ def add_parsers(commands) -> None:
                         "training; weights untouched)")
     p.add_argument("--workers", type=positive_int,
                    help="worker processes for the candidates (default 1: this process)")
+    p.add_argument("--verify", action="store_true",
+                   help="retrain each entry's shipped seed with this code; where the weights "
+                   "come out bit for bit as shipped, bring its release key up to date")
     p.set_defaults(run=cmd_release)

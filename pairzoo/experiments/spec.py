@@ -49,7 +49,10 @@ from pairzoo.errors import ConfigError
 # Metrics a run reports (pairzoo.evaluation.score) that tables and report figures may name.
 # test_error is in percent; the others are fractions in the store and percent in tables.
 METRICS = ("test_error", "test_accuracy", "f1", "auc", "digit_accuracy",
-           "inference_test_error")  # the last: runs measured in training mode (report 001)
+           "inference_test_error",  # runs measured in training mode (report 001)
+           # distilled runs (pairzoo.distillation): their first teacher alone (the teacher
+           # preset's own run of the seed) and the teachers' ensemble, on the same test pairs
+           "teacher_test_error", "teachers_test_error", "teachers_digit_accuracy")
 RULES = ("lowest_train_loss", "best_accuracy", "cross_validation")
 SPECS_FOLDER = "experiments"  # inside the pairzoo.zoo_configs package data
 
