@@ -71,49 +71,12 @@ def kept_folder(spec, root: Path = KEPT_ROOT) -> Path:
     return root / spec.name / spec.replace(test_data=None).run_id
 
 
-def keep(result, root: Path = KEPT_ROOT) -> None:
-    """Keep a distilled student like its teachers (a release of the same seed then reuses it).
-    Written aside and renamed by save_run; one already kept stays."""
-    from pairzoo.training import save_run
-
-    folder = kept_folder(result.spec, root)
-    if not (folder / "model.keras").is_file():
-        save_run(result, folder)
-
-
-def kept_result(spec, root: Path = KEPT_ROOT):
-    """The kept model of this run's training as a RunResult measured on the run's own test
-    pairs (its history and training time as kept), or None if none is kept."""
-    import json
-
-    import pandas as pd
-
-    from pairzoo.evaluation import evaluate
-    from pairzoo.runs import load_model
-    from pairzoo.training import RunResult
-
-    folder = kept_folder(spec, root)
-    if not (folder / "model.keras").is_file():
-        return None
-    model = load_model(folder)
-    history = pd.read_csv(folder / "history.csv")
-    kept_metrics = json.loads((folder / "metrics.json").read_text())
-    train_pairs, test_pairs = spec.pairs()
-    recipe = spec.preset.train
-    metrics = evaluate(model, test_pairs, protocol=recipe.eval_protocol,
-                       batch_size=recipe.batch_size)
-    metrics.update(params=kept_metrics["params"], train_seconds=kept_metrics["train_seconds"])
-    pools = {"train_pool": train_pairs.source, "test_pool": test_pairs.source}
-    return RunResult(spec, history, metrics, pools, "fast", _model=model)
-
-
-def trained_teachers(spec, train_pairs, test_pairs, callbacks=None,
-                     root: Path = KEPT_ROOT) -> list:
-    """Each teacher's weights: loaded from its kept folder, or trained and kept now (shown
-    where the student's `callbacks` show its progress, if they do)."""
+def trained_teachers(spec, train_and_keep, callbacks=None, root: Path = KEPT_ROOT) -> list:
+    """Each teacher's weights: loaded from its kept folder, or trained and kept now by
+    `train_and_keep(teacher_spec, callbacks, folder)` (pairzoo.training's, which this module
+    does not import), shown where the student's `callbacks` show its progress, if they do."""
     from pairzoo.progress import EpochProgress
     from pairzoo.runs import load_model
-    from pairzoo.training import save_run, train
 
     weights = []
     teachers = teacher_specs(spec)
@@ -126,9 +89,7 @@ def trained_teachers(spec, train_pairs, test_pairs, callbacks=None,
         else:
             log.info("pairzoo: %s: training", title)
             shown = EpochProgress.alongside(callbacks, title, teacher.preset.train.epochs)
-            result = train(teacher, pairs=(train_pairs, test_pairs), loop="fast",
-                           callbacks=shown)
-            save_run(result, folder)
+            train_and_keep(teacher, shown, folder)
         weights.append(load_model(folder, compile=False).get_weights())
     return weights
 

@@ -246,18 +246,16 @@ def _target_shape(output: str, n: int) -> tuple[int, ...]:
 _TRAINERS: collections.OrderedDict[str, CompiledTrainer] = collections.OrderedDict()
 
 
-def trainer_for(preset: Preset, n_train: int, n_test: int) -> CompiledTrainer:
-    """The cached trainer of this architecture and recipe, or a new one (least recently used
-    trainers beyond MAX_TRAINERS are dropped)."""
+def trainer_for(preset: Preset, n_train: int, n_test: int,
+                trainer_class: type[CompiledTrainer] | None = None) -> CompiledTrainer:
+    """The cached trainer of this architecture and recipe, or a new one of `trainer_class`
+    (a subclass for what the plain loop does not do: pairzoo.distillation's, which builds on
+    this module); least recently used trainers beyond MAX_TRAINERS are dropped."""
     key = _trainer_key(preset, n_train, n_test)
     if key in _TRAINERS:
         _TRAINERS.move_to_end(key)
-    elif preset.train.teacher:
-        from pairzoo.distillation import DistillingTrainer  # it builds on this module
-
-        _TRAINERS[key] = DistillingTrainer(preset, n_train, n_test)
     else:
-        _TRAINERS[key] = CompiledTrainer(preset, n_train, n_test)
+        _TRAINERS[key] = (trainer_class or CompiledTrainer)(preset, n_train, n_test)
         while len(_TRAINERS) > MAX_TRAINERS:
             _TRAINERS.popitem(last=False)
     return _TRAINERS[key]

@@ -165,8 +165,8 @@ def reuse_kept(plan, store) -> int:
     """Candidates whose training is kept (a distilled run's teachers and students, under
     runs/kept/) become rows and run folders without training again: training is
     deterministic, so a kept model is the candidate training would give. Returns how many."""
-    from pairzoo.distillation import kept_result
     from pairzoo.experiments.runner import _keep, _trainer, make_row
+    from pairzoo.training import kept_result
 
     reused = 0
     for run in plan:

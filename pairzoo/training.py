@@ -123,10 +123,40 @@ def train(
     else:
         result._model = model
     if spec.preset.train.teacher:
-        from pairzoo.distillation import keep
-
-        keep(result)
+        _keep_student(result)
     return result
+
+
+def _keep_student(result: RunResult) -> None:
+    """A distilled student is kept like its teachers (a release of the same seed reuses it);
+    one already kept stays."""
+    from pairzoo.distillation import kept_folder
+
+    folder = kept_folder(result.spec)
+    if not (folder / "model.keras").is_file():
+        save_run(result, folder)
+
+
+def kept_result(spec: RunSpec) -> RunResult | None:
+    """The kept model of this run's training (pairzoo.distillation.kept_folder) as a RunResult
+    measured on the run's own test pairs, its history and training time as kept; None if
+    none is kept. Training is deterministic, so it is what training again would give."""
+    from pairzoo.distillation import kept_folder
+    from pairzoo.runs import load_model
+
+    folder = kept_folder(spec)
+    if not (folder / "model.keras").is_file():
+        return None
+    model = load_model(folder)
+    kept = json.loads((folder / "metrics.json").read_text())
+    train_pairs, test_pairs = spec.pairs()
+    recipe = spec.preset.train
+    metrics = evaluate(model, test_pairs, protocol=recipe.eval_protocol,
+                       batch_size=recipe.batch_size)
+    metrics.update(params=kept["params"], train_seconds=kept["train_seconds"])
+    pools = {"train_pool": train_pairs.source, "test_pool": test_pairs.source}
+    return RunResult(spec, pd.read_csv(folder / "history.csv"), metrics, pools, "fast",
+                     _model=model)
 
 
 def _spec(run, seed, train_data, test_data, overrides, init_from) -> RunSpec:
@@ -191,12 +221,18 @@ def _fast(spec: RunSpec, train_pairs: PairSet, test_pairs: PairSet, callbacks):
     from pairzoo.fastpath import trainer_for
 
     recipe = spec.preset.train
-    teachers = None
+    teachers, trainer_class = None, None
     if recipe.teacher:
-        from pairzoo.distillation import trained_teachers
+        from pairzoo.distillation import DistillingTrainer, trained_teachers
 
-        teachers = trained_teachers(spec, train_pairs, test_pairs, callbacks)
-    trainer = trainer_for(spec.preset, len(train_pairs), len(test_pairs))
+        trainer_class = DistillingTrainer
+
+        def train_and_keep(teacher, shown, folder):
+            save_run(train(teacher, pairs=(train_pairs, test_pairs), loop="fast",
+                           callbacks=shown), folder)
+
+        teachers = trained_teachers(spec, train_and_keep, callbacks)
+    trainer = trainer_for(spec.preset, len(train_pairs), len(test_pairs), trainer_class)
     trainer.reset(spec.seed, train_pairs, test_pairs)
     if teachers is not None:
         trainer.set_teachers(teachers)

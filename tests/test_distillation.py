@@ -175,11 +175,11 @@ def test_a_distilled_run_trains_its_teachers_once_and_keeps_them(caplog):
 def test_a_release_reuses_kept_models_as_its_candidates(tiny_pairs):
     """A candidate whose training is kept becomes its row and run folder without training:
     the same weights, measured on the candidate's own test pairs."""
-    from pairzoo.distillation import kept_folder, kept_result
+    from pairzoo.distillation import kept_folder
     from pairzoo.experiments.plan import PlannedRun
     from pairzoo.experiments.store import open_store
     from pairzoo.release import reuse_kept
-    from pairzoo.training import save_run, train
+    from pairzoo.training import kept_result, save_run, train
 
     spec = RunSpec(get_preset("siamese_argmax", **{"train.epochs": 1, "train.n_train": 64,
                                                     "train.n_test": 64}), seed=2)
