@@ -10,10 +10,10 @@ weights and run folders alike. Neither imports Keras. How to prepare the input, 
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 from pairzoo.config import ModelConfig
+from pairzoo.destinations import write_aside
 from pairzoo.interface import (
     COMPARE_LABELS,
     DECISION_RULE,
@@ -233,8 +233,6 @@ def rewrite_cards(pattern: str = "*") -> list[str]:
         card = release_card(name)
         if path.is_file() and path.read_text(encoding="utf-8") == card:
             continue
-        staging = path.with_name(f".README.md.partial-{os.getpid()}")
-        staging.write_text(card, encoding="utf-8")
-        os.replace(staging, path)
+        write_aside(path, lambda tmp, card=card: tmp.write_text(card, encoding="utf-8"))
         changed.append(name)
     return changed

@@ -23,9 +23,9 @@ again. Without ai-edge-litert, or if conversion fails, the release runs on Keras
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
+from pairzoo.destinations import write_aside
 from pairzoo.errors import PairzooError, warn
 
 CACHE_SUBDIR = "converted"
@@ -64,12 +64,7 @@ def cached_tflite(name: str) -> Path | None:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    staging = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        staging.write_bytes(data)
-        os.replace(staging, path)
-    finally:
-        staging.unlink(missing_ok=True)
+    write_aside(path, lambda tmp: tmp.write_bytes(data))
 
 
 def convert_release(name: str) -> Path:

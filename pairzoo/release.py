@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pairzoo.destinations import write_aside
 from pairzoo.errors import PairzooError
 from pairzoo.registry import get_preset, preset_description
 from pairzoo.runs import RunSpec
@@ -299,9 +300,8 @@ def verify_all(pattern: str, *, say: Callable[[str], None] = print) -> dict[str,
             metadata["release_key"] = release_key(spec.replace(seed=0), SEEDS,
                                                   card and card["source"])
             metadata["format"] = RELEASE_FORMAT
-            staging = path.with_name(f".metadata.json.partial-{os.getpid()}")
-            staging.write_text(json.dumps(metadata, indent=2) + "\n")
-            os.replace(staging, path)
+            text = json.dumps(metadata, indent=2) + "\n"
+            write_aside(path, lambda tmp, text=text: tmp.write_text(text))
         say(f"{name}: seed {metadata['seed']} {outcome[name]} "
             f"({time.perf_counter() - start:.0f} s)")
     return outcome
