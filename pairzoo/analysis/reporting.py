@@ -188,5 +188,9 @@ def plan_rows(spec: ExperimentSpec, plans: dict[str, list[PlannedRun]], store: R
             "to run": len(new), "estimate": format_duration(times.total(new, workers)),
             "seconds": times.total(new, workers),
             "untimed": sorted({run.model for run in new if not times.timed(run.model)}),
+            # runs that can share a traced step with their cell's others (not distilled,
+            # not fine-tuned): what the stacking default acts on
+            "stackable": sum(1 for run in new if not run.preset.train.teacher
+                             and run.spec.init_from is None),
         })
     return rows

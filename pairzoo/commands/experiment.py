@@ -19,6 +19,7 @@ from pairzoo.commands.common import (
 )
 from pairzoo.data.sources import SOURCE_HELP
 from pairzoo.errors import PairzooError
+from pairzoo.experiments.plan import DEFAULT_STACK
 from pairzoo.experiments.spec import RULES
 from pairzoo.wording import plural
 
@@ -85,6 +86,14 @@ def _choose_workers(args, frame) -> str | None:
     if args.engine != "local" or args.workers is not None:
         return None
     to_run, seconds = int(frame["to run"].sum()), float(frame["seconds"].sum())
+    stackable = int(frame["stackable"].sum()) if "stackable" in frame else 0
+    if args.stack > 1 and stackable * 2 >= to_run > 1:
+        # K runs in one traced step keep both cores busy with one set of thread pools
+        # (benchmarks/results/stacked.md): faster than two worker processes
+        args.workers = 1
+        return (f"this process, up to {args.stack} runs of a cell at a time in one traced step "
+                f"({plural(to_run, 'run')} to train; --stack 1 --workers 2 for two worker "
+                "processes)")
     args.workers = auto_workers(to_run, seconds)
     if args.workers == 1 and to_run < 2:
         return None
@@ -124,7 +133,7 @@ def _run_spec(spec, args, store, overrides, only, out_dir, out, dispatcher) -> N
             spec, store, runs=args.runs, overrides=overrides, only=only,
             search=args.search and spec.search is not None, search_runs=args.search_runs,
             train_data=args.train_data, test_data=args.test_data, device=args.device,
-            dispatcher=dispatcher)
+            dispatcher=dispatcher, stack=args.stack)
     _report(spec, outcome, store, out_dir, plots=not args.no_plots, out=out)
 
 
@@ -243,6 +252,11 @@ def _add_run_options(p) -> None:
                    help="worker processes (local; default: two on a machine with 2 or more "
                         "cores when the plan has enough runs to train, else this process) or "
                         "Ray actors (default: one per CPU of the Ray cluster)")
+    p.add_argument("--stack", type=positive_int, default=DEFAULT_STACK, metavar="K",
+                   help="train up to K runs of a cell at a time in one traced step, in this "
+                        f"process (default {DEFAULT_STACK}; 1: one run at a time). Each run "
+                        "keeps its seed, pairs and batch order, and its weights come out as "
+                        "alone; worker processes and Ray train one run at a time")
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a "
                    "local instance on loopback)")
     p.add_argument("--gpus-per-run", type=float, default=0.0, metavar="F",

@@ -174,6 +174,10 @@ SPEEDUP_PER_WORKER = 0.63
 # pool starts only for plans that keep it busy.
 AUTO_POOL_MIN_RUNS = 4
 AUTO_POOL_MIN_SECONDS = 60.0
+# Runs of one preset trained side by side in one traced step (pairzoo.stacked) by default, in
+# this process: benchmarks/bench_stacked.py measured K = 1, 2, 5, 10 (benchmarks/results/
+# stacked.md).
+DEFAULT_STACK = 5
 STEP_COSTS = Path(__file__).with_name("step_costs.json")
 
 
