@@ -53,7 +53,7 @@ class StackedTrainer:
             raise ValueError("a distilling preset trains alone (its teachers come first)")
         self.preset, self.size = preset, size
         self.members = [CompiledTrainer(preset, n_train, n_test) for _ in range(size)]
-        self._epoch = tf.function(self._epoch_graph)
+        self._epoch = tf.function(self._epoch_graph, autograph=False)  # as fastpath's
 
     def reset(self, runs: list[tuple[int, PairSet, PairSet]]) -> None:
         """(seed, train pairs, test pairs) per member, in member order."""
@@ -121,10 +121,8 @@ class StackedTrainer:
         advancing every member by one batch of its own order."""
         n = tf.shape(orders)[1]
         batch_size = self.members[0].batch_size
-        width = len(self.members[0]._log_names())
-        sums = tf.zeros((self.size, width))
-        finite = tf.ones((self.size,), tf.bool)
-        for start in tf.range(0, n, batch_size):
+
+        def step(start, sums, finite):
             steps, oks = [], []
             for k, member in enumerate(self.members):
                 batch = member._batch_forward(orders[k, start:start + batch_size])
@@ -132,8 +130,11 @@ class StackedTrainer:
                 # no longer read), so that the others need no branch
                 oks.append(tf.math.is_finite(batch.total))
                 steps.append(member._batch_update(batch))
-            sums += tf.stack(steps)
-            finite = tf.logical_and(finite, tf.stack(oks))
+            return start + batch_size, sums + tf.stack(steps), finite & tf.stack(oks)
+
+        width = len(self.members[0]._log_names())
+        start = (tf.constant(0), tf.zeros((self.size, width)), tf.ones((self.size,), tf.bool))
+        _, sums, finite = tf.while_loop(lambda start, *_: start < n, step, start)
         return [member._epoch_logs(sums[k], n, finite[k])
                 for k, member in enumerate(self.members)]
 
