@@ -161,9 +161,9 @@ def _report(spec, outcome, store, out_dir: Path, plots: bool, out) -> None:
             write_curves(frame, out_dir, spec.name, table.title, table.marks())
 
 
-def _plan_frame(specs, args, store, overrides, only, workers: int = 1, times=None):
+def _plan_frame(specs, args, store, overrides, only, workers: int = 1, times=None, stack=1):
     """One row per experiment stage (cells, runs, done, shared, to run, estimated time on
-    `workers` processes): what a dry run prints and the worker choice reads."""
+    `workers` processes, or stacked): what a dry run prints and the worker choice reads."""
     import pandas as pd
 
     from pairzoo.analysis.reporting import plan_rows
@@ -178,7 +178,7 @@ def _plan_frame(specs, args, store, overrides, only, workers: int = 1, times=Non
             plans["search"] = plan_search(spec, runs=args.search_runs, overrides=overrides,
                                           only=only, **data)
         plans["table"] = plan_table(spec, runs=args.runs, overrides=overrides, only=only, **data)
-        rows += plan_rows(spec, plans, store, seen, times, workers=workers)
+        rows += plan_rows(spec, plans, store, seen, times, workers=workers, stack=stack)
     return pd.DataFrame(rows)
 
 
@@ -191,8 +191,9 @@ def _dry_run(specs, args, store, overrides, only) -> int:
     frame = _plan_frame(specs, args, store, overrides, only, times=times)
     choice = _choose_workers(args, frame)
     workers = args.workers or 1
-    if workers > 1:  # the estimates for the processes that will train them
-        frame = _plan_frame(specs, args, store, overrides, only, workers, times)
+    stack = args.stack if args.engine == "local" and workers == 1 else 1
+    if workers > 1 or stack > 1:  # the estimates for the way they will train
+        frame = _plan_frame(specs, args, store, overrides, only, workers, times, stack)
     columns = ["experiment", "stage", "cells", "runs", "done", "shared", "to run", "estimate"]
     table = Table(title=f"plan (store {store.path})", title_justify="left")
     for column in columns:
@@ -201,7 +202,8 @@ def _dry_run(specs, args, store, overrides, only) -> int:
         table.add_row(*map(str, values))
     out = console()
     out.print(table)
-    where = ("one process" if workers == 1
+    where = (f"one process, runs of a cell up to {stack} at a time" if stack > 1
+             else "one process" if workers == 1
              else f"{workers} {'Ray actors' if args.engine == 'ray' else 'worker processes'}")
     out.print(f"{plural(int(frame['to run'].sum()), 'run')} to train, about "
               f"{format_duration(frame['seconds'].sum())} on this machine with {where}.",

@@ -43,8 +43,8 @@ class ExperimentProgress:
 
     def __init__(self, title: str, runs: list[PlannedRun], done: int, times: TimeModel,
                  console: Console | None = None, epoch_callbacks: bool = True,
-                 workers: int = 1):
-        self.title, self.times, self.workers = title, times, workers
+                 workers: int = 1, stack: int = 1):
+        self.title, self.times, self.workers, self.stack = title, times, workers, stack
         self.epoch_callbacks = epoch_callbacks  # False: no Keras callback (and no Keras import)
         self.pending = list(runs)  # not started yet, in order
         self.total, self.done = len(runs) + done, done
@@ -58,11 +58,12 @@ class ExperimentProgress:
     # --- the time left ---------------------------------------------------------------------
 
     def seconds_left(self) -> float:
-        left = self.times.total(self.pending)
+        left = self.times.total(self.pending, stack=self.stack)
         current = self._stack or ([self._current] if self._current is not None else [])
         if current:
             epochs = current[0].preset.train.epochs
-            left += self.times.total(current) * (1 - self._epochs_done / epochs)
+            left += (self.times.total(current, stack=len(current))
+                     * (1 - self._epochs_done / epochs))
         # runs in workers: half done on average; workers share the load
         left += self.times.total(self.running) / 2
         return left / pool_speedup(self.workers)

@@ -65,7 +65,9 @@ def execute(plan: list[PlannedRun], store: ResultsStore, *, title: str, train_fn
     # an injected train_fn (tests, other trainers) or a remote worker gets no epoch callback
     with ExperimentProgress(title, pending, len(plan) - len(pending), times, console,
                             epoch_callbacks=train_fn is None and dispatcher is None,
-                            workers=workers) as display:
+                            workers=workers,
+                            stack=stack if dispatcher is None and train_fn is None else 1
+                            ) as display:
         finished = (dispatcher.run(pending, store, display) if dispatcher is not None
                     else _in_process(pending, store, display, train_fn, device, stack))
         for run, row in finished:
