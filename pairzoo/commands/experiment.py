@@ -81,15 +81,13 @@ def _choose_workers(args, frame) -> str | None:
     why, or None when there was nothing to choose (--workers given, Ray, under two runs)."""
     import os
 
-    from pairzoo.experiments.plan import auto_workers, format_duration
+    from pairzoo.experiments.plan import auto_workers, format_duration, stacks_by_default
 
     if args.engine != "local" or args.workers is not None:
         return None
     to_run, seconds = int(frame["to run"].sum()), float(frame["seconds"].sum())
     stackable = int(frame["stackable"].sum()) if "stackable" in frame else 0
-    if args.stack > 1 and stackable * 2 >= to_run > 1:
-        # K runs in one traced step keep both cores busy with one set of thread pools
-        # (benchmarks/results/stacked.md): faster than two worker processes
+    if stacks_by_default(to_run, stackable, args.stack):
         args.workers = 1
         return (f"this process, up to {args.stack} runs of a cell at a time in one traced step "
                 f"({plural(to_run, 'run')} to train; --stack 1 --workers 2 for two worker "

@@ -216,6 +216,13 @@ def stackable(run: PlannedRun) -> bool:
     return not run.preset.train.teacher and run.spec.init_from is None
 
 
+def stacks_by_default(pending: int, stackable_runs: int, stack: int) -> bool:
+    """Whether the local engine, given no --workers, trains the plan stacked in this process:
+    when stacking is on and at least half its pending runs can stack (a stack keeps both cores
+    busy with one set of thread pools, faster than two worker processes here)."""
+    return stack > 1 and pending > 1 and 2 * stackable_runs >= pending
+
+
 def auto_workers(pending: int, seconds: float, cores: int | None = None) -> int:
     """The local engine's worker count when --workers is not given: one process, or (on >= 2
     cores, for a plan of >= AUTO_POOL_MIN_RUNS runs and >= AUTO_POOL_MIN_SECONDS) two, or
