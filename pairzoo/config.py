@@ -119,6 +119,10 @@ class TrainConfig:
     teachers: int = 3
     distill_temperature: float = 4.0  # softens both digit distributions (Hinton et al. 2015)
     distill_weight: float = 0.5  # the distillation term's share of the loss; labels get the rest
+    # > 0: "function matching" (Beyer et al. 2022): each distorted digit is blended with
+    # another of its batch, lambda ~ Beta(a, a), and the student learns the teachers' answers
+    # on the blends; a blend has no label, so it needs distill_weight = 1
+    distill_mixup: float = 0.0
     epochs: int = 25
     batch_size: int = 100
     n_train: int = 1000
@@ -152,6 +156,9 @@ class TrainConfig:
             raise ConfigError("teachers must be at least 1 and distill_temperature > 0")
         if not 0 <= self.distill_weight <= 1:
             raise ConfigError(f"distill_weight must be in [0, 1]; got {self.distill_weight}")
+        if self.distill_mixup < 0 or (self.distill_mixup and self.distill_weight != 1):
+            raise ConfigError("distill_mixup must be >= 0, and blended digits have no label: "
+                              "set distill_weight = 1 with it")
 
 
 @dataclass

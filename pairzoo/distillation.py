@@ -12,7 +12,9 @@ whole pipeline, and `pairzoo train NAME` runs it:
    augmentation; the teachers (inference mode) and the student see the same distorted digits;
    the loss is (1 - w) x the preset's own losses + w x Keras's `LogitsDistillation` (KL
    divergence at temperature T, scaled by T^2) between the teachers' averaged digit
-   distributions and the student's.
+   distributions and the student's. With `train.distill_mixup` > 0 each distorted digit is
+   also blended with another (Beyer et al. 2022's function matching): the teachers' answers
+   on blends carry what they know between classes, and the labels drop out (w = 1).
 
 Why not `keras.distillation.Distiller`: it trains through `model.fit`, which costs about twice
 the fast loop here (FACTS), expects a single-output student that returns logits, and feeds the
@@ -125,6 +127,8 @@ class DistillingTrainer(CompiledTrainer):
         self.distorter = self._build_distorter()
         self.distillation = logits_distillation(preset.train.distill_temperature)
         self.distill_weight = preset.train.distill_weight
+        self.mixup = preset.train.distill_mixup
+        self.mixup_seed = keras.random.SeedGenerator(0, name="mixup_seed")
 
     def _build_distorter(self) -> keras.Model:
         """Raw pairs in, each digit distorted by the teacher preset's augmentation."""
@@ -145,6 +149,7 @@ class DistillingTrainer(CompiledTrainer):
         fresh = self._build_distorter()  # its draws follow the run's seed, as the model's do
         for mine, theirs in zip(self.distorter.variables, fresh.variables, strict=True):
             mine.assign(theirs)
+        self.mixup_seed.state.assign(keras.random.SeedGenerator(seed).state.value)
 
     def set_teachers(self, weights: list[list]) -> None:
         for model, values in zip(self.teachers, weights, strict=True):
@@ -152,12 +157,22 @@ class DistillingTrainer(CompiledTrainer):
 
     def _forward(self, x, targets):
         x = self.distorter(x, training=True)
+        if self.mixup:
+            x = self._blended(x)
         taught = [teacher(x, training=False) for teacher in self.teachers]
         predictions = self.model(x, training=True)
         total, per_output = self._losses(targets, predictions)
         distilled = distillation_term(self.distillation, taught, predictions)
         total = (1 - self.distill_weight) * total + self.distill_weight * distilled
         return predictions, total, per_output
+
+
+    def _blended(self, x):
+        """Each digit blended with the same side's digit of the next pair in the (shuffled)
+        batch: lambda x + (1 - lambda) x', lambda ~ Beta(a, a) per digit."""
+        shape = (ops.shape(x)[0], 2, 1, 1)
+        weight = keras.random.beta(shape, self.mixup, self.mixup, seed=self.mixup_seed)
+        return weight * x + (1 - weight) * ops.roll(x, 1, axis=0)
 
 
 def logits_distillation(temperature: float):

@@ -240,8 +240,8 @@ def _fast(spec: RunSpec, train_pairs: PairSet, test_pairs: PairSet, callbacks):
         trainer.model.set_weights(_initial_weights(spec))
     outcome = trainer.fit(spec.seed, recipe.epochs, callbacks)
     if outcome.diverged_at is not None:
-        raise _diverged(spec, outcome.diverged_at)
-    _check_finite(trainer.model, spec)
+        raise diverged_error(spec, outcome.diverged_at)
+    check_finite(trainer.model, spec)
     extra = {}
     if teachers is not None:
         from pairzoo.distillation import teachers_metrics
@@ -272,8 +272,8 @@ def _fit(spec: RunSpec, train_pairs: PairSet, test_pairs: PairSet, callbacks):
     seconds = time.perf_counter() - start
     losses = history.history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):  # TerminateOnNaN stopped it
-        raise _diverged(spec, len(losses))
-    _check_finite(model, spec)
+        raise diverged_error(spec, len(losses))
+    check_finite(model, spec)
     return model, pd.DataFrame(history.history), seconds
 
 
@@ -311,14 +311,14 @@ def _nonfinite(model: keras.Model) -> list[str]:
     return [w.path for w in model.weights if not np.isfinite(w.numpy()).all()]
 
 
-def _check_finite(model: keras.Model, spec: RunSpec) -> None:
+def check_finite(model: keras.Model, spec: RunSpec) -> None:
     bad = _nonfinite(model)
     if bad:
         raise DivergedError(f"{spec.name} (seed {spec.seed}) diverged: {len(bad)} weights are "
                             f"not finite (first: {bad[0]}); lower the learning rate (--lr)")
 
 
-def _diverged(spec: RunSpec, epoch: int) -> DivergedError:
+def diverged_error(spec: RunSpec, epoch: int) -> DivergedError:
     rate = spec.preset.train.learning_rate
     return DivergedError(f"{spec.name} (seed {spec.seed}) diverged in epoch {epoch}: its loss "
                          f"became non-finite at learning rate {rate:g}; nothing was saved. "

@@ -305,3 +305,37 @@ def test_teachers_show_their_progress_where_the_student_shows_its_own():
     (shown,) = EpochProgress.alongside(student, "teacher 1/3", 50)
     assert shown is not student[1] and shown.console is console and shown.title == "teacher 1/3"
     assert EpochProgress.alongside([keras.callbacks.History()], "teacher 1/3", 50) == []
+
+
+def test_function_matching_blends_each_digit_with_its_neighbour_and_needs_no_labels():
+    """distill_mixup: lambda x + (1 - lambda) x_next per digit, lambda in [0, 1], drawn from
+    the run's seed; a blend has no label, so the recipe must give the teachers all the weight."""
+    from pairzoo.config import ConfigError, apply_overrides
+    from pairzoo.distillation import DistillingTrainer
+
+    with pytest.raises(ConfigError, match="distill_weight = 1"):
+        apply_overrides(get_preset("siamese_vgg_distilled"), {"train.distill_mixup": 0.5})
+    preset = apply_overrides(get_preset("siamese_vgg_distilled"),
+                             {"train.distill_mixup": 0.5, "train.distill_weight": 1.0,
+                              "train.n_train": 8, "train.n_test": 8})
+    trainer = DistillingTrainer(preset, 8, 8)
+    train, test = RunSpec(preset, 0).pairs()
+    # pair i's digits are all i (side 0) and 10 i (side 1): a blend of pair i and pair i - 1
+    x = np.stack([np.stack([np.full((14, 14), i), np.full((14, 14), 10 * i)])
+                  for i in range(1, 9)]).astype("float32")
+    blends = []
+    for _ in range(2):
+        trainer.reset(0, train, test)
+        blends.append(np.asarray(trainer._blended(x)))
+    np.testing.assert_array_equal(blends[0], blends[1])  # the run's seed gives its blends
+    blend = blends[0]
+    for i in range(8):
+        for side, scale in ((0, 1), (1, 10)):
+            digit = blend[i, side]
+            assert np.ptp(digit) < 1e-4 * scale  # one lambda per digit
+            mine, neighbour = scale * (i + 1), scale * (i if i else 8)  # the batch rolls by one
+            weight = (digit[0, 0] - neighbour) / (mine - neighbour)
+            assert -1e-5 <= weight <= 1 + 1e-5
+    lambdas = (blend[:, 0, 0, 0] - np.roll(x[:, 0, 0, 0], 1)) / (x[:, 0, 0, 0]
+                                                                  - np.roll(x[:, 0, 0, 0], 1))
+    assert np.std(lambdas) > 0.05  # drawn, not fixed

@@ -100,6 +100,26 @@ def test_the_shipped_costs_load_and_cover_the_reports():
     assert all(cost["step"] > 0 for cost in costs.values())
 
 
+def test_stacked_runs_cost_a_trace_per_model_and_their_steps_sped_up(monkeypatch):
+    monkeypatch.setattr(plan_module, "STACK_SPEEDUP", {1: 1.0, 2: 1.2, 5: 1.5, 10: 1.6})
+    plan = _plan(runs=7)
+    steps = plan[0].steps
+    times = TimeModel([_row(plan[0], 2.0 + 0.1 * steps), _row(plan[1], 0.1 * steps)], prior={})
+    # 7 runs, stacks of at most 5: five models traced, the steps 1.5x sooner
+    assert times.total(plan, 1, stack=5) == pytest.approx(5 * 2.0 + 7 * 0.1 * steps / 1.5)
+    assert times.total(plan, 1, stack=1) == times.total(plan, 1)
+    assert times.total(plan, 2, stack=5) == times.total(plan, 2)  # workers train one at a time
+    # a row trained in a stack of 5 took its share: as one run alone, 1.5x that
+    stacked = TimeModel([_row(plan[0], 2.0 + 0.1 * steps), {**_row(plan[1], 0.1 * steps / 1.5),
+                                                             "stacked": 5}], prior={})
+    assert stacked.run_costs(plan[0]) == pytest.approx((2.0, 0.1))
+    # distilled runs never stack
+    distilled = plan_table(spec_from_dict({"experiment": {"name": "d", "models": [
+        "siamese_vgg_distilled"], "runs": 3}, "overrides": TINY}))
+    assert not any(plan_module.stackable(run) for run in distilled)
+    assert all(plan_module.stackable(run) for run in plan)
+
+
 @pytest.mark.parametrize("pending, seconds, cores, workers", [
     (100, 3600, 1, 1),   # one core: nothing to share
     (3, 3600, 2, 1),     # too few runs
@@ -112,26 +132,43 @@ def test_auto_workers(pending, seconds, cores, workers):
     assert auto_workers(pending, seconds, cores) == workers
 
 
-def _frame(to_run, seconds):
-    return pd.DataFrame({"to run": [to_run], "seconds": [seconds]})
+def _frame(to_run, seconds, stackable=0):
+    return pd.DataFrame({"to run": [to_run], "seconds": [seconds], "stackable": [stackable]})
 
 
 def test_an_explicit_worker_count_always_wins(monkeypatch):
     monkeypatch.setattr(plan_module.os, "cpu_count", lambda: 2)
-    args = Namespace(engine="local", workers=None)
+    args = Namespace(engine="local", workers=None, stack=1)
     assert "2 worker processes, chosen" in experiment_command._choose_workers(
         args, _frame(100, 3600))
     assert args.workers == 2
     for given in (1, 3):
-        args = Namespace(engine="local", workers=given)
+        args = Namespace(engine="local", workers=given, stack=5)
         assert experiment_command._choose_workers(args, _frame(100, 3600)) is None
         assert args.workers == given
-    args = Namespace(engine="ray", workers=None)
+    args = Namespace(engine="ray", workers=None, stack=5)
     assert experiment_command._choose_workers(args, _frame(100, 3600)) is None
     assert args.workers is None  # Ray sizes itself
-    args = Namespace(engine="local", workers=None)
+    args = Namespace(engine="local", workers=None, stack=1)
     assert "this process, chosen" in experiment_command._choose_workers(args, _frame(10, 20))
     assert args.workers == 1
+
+
+def test_a_plan_of_stackable_runs_trains_stacked_in_this_process(monkeypatch):
+    """Stacks beat two worker processes on 2 cores (benchmarks/results/stacked.md), so they
+    are the default where they apply; a plan of mostly distilled runs, which cannot stack,
+    still gets the worker processes."""
+    monkeypatch.setattr(plan_module.os, "cpu_count", lambda: 2)
+    args = Namespace(engine="local", workers=None, stack=5)
+    assert "up to 5 runs of a cell at a time" in experiment_command._choose_workers(
+        args, _frame(100, 3600, stackable=100))
+    assert args.workers == 1
+    args = Namespace(engine="local", workers=None, stack=5)
+    assert "2 worker processes, chosen" in experiment_command._choose_workers(
+        args, _frame(100, 3600, stackable=10))
+    args = Namespace(engine="local", workers=None, stack=1)  # stacking turned off
+    assert "2 worker processes, chosen" in experiment_command._choose_workers(
+        args, _frame(100, 3600, stackable=100))
 
 
 @pytest.fixture
@@ -150,9 +187,13 @@ def shipped_costs(tmp_path, monkeypatch):
 
 def test_the_dry_run_estimates_for_the_workers_it_would_use(shipped_costs, capsys, tmp_path):
     store = str(tmp_path / "empty.jsonl")
-    assert main(["reproduce", "000", "--dry-run", "--store", store]) == 0
+    assert main(["reproduce", "000", "--dry-run", "--store", store, "--stack", "1"]) == 0
     chosen = capsys.readouterr().out
     assert "with 2 worker processes" in chosen and "would train in 2 worker processes" in chosen
+    assert main(["reproduce", "000", "--dry-run", "--store", store]) == 0  # stacks, 5 a time
+    stacked = " ".join(capsys.readouterr().out.split())  # rich wraps at the console's width
+    assert "runs of a cell up to 5 at a time" in stacked
+    assert "would train in this process" in stacked
     assert main(["reproduce", "000", "--dry-run", "--store", store, "--workers", "1"]) == 0
     alone = capsys.readouterr().out
     assert "with one process" in alone and "would train" not in alone
@@ -163,6 +204,9 @@ def test_the_dry_run_estimates_for_the_workers_it_would_use(shipped_costs, capsy
     two = times.total(runs, 2)
     assert f"about {plan_module.format_duration(two)} on this machine with 2" in chosen
     assert f"about {plan_module.format_duration(one)} on this machine with one" in alone
+    five = times.total(runs, 1, stack=5)
+    assert (f"about {plan_module.format_duration(five)} on this machine with one process, "
+            "runs of a cell up to 5") in stacked
     assert one == pytest.approx(4 * 1.0 + sum(run.steps for run in runs) * 0.01)
 
 

@@ -21,7 +21,7 @@ from pairzoo.analysis.tables import (
     summarise,
 )
 from pairzoo.destinations import write_aside
-from pairzoo.experiments.plan import PlannedRun, TimeModel, format_duration
+from pairzoo.experiments.plan import PlannedRun, TimeModel, format_duration, stackable
 from pairzoo.experiments.spec import ExperimentSpec
 from pairzoo.experiments.store import ResultsStore
 
@@ -168,9 +168,9 @@ def write_curves(frame: pd.DataFrame, out_dir: str | Path, name: str, title: str
 
 def plan_rows(spec: ExperimentSpec, plans: dict[str, list[PlannedRun]], store: ResultsStore,
               seen: set[str] | None = None, times: TimeModel | None = None,
-              workers: int = 1) -> list[dict]:
+              workers: int = 1, stack: int = 1) -> list[dict]:
     """One row per stage of an experiment: cells, runs, already done, to run, estimated time
-    (on `workers` processes).
+    (on `workers` processes, or stacked `stack` at a time in one).
 
     `seen` holds the ids counted by earlier rows: a run two tables share is counted once, as
     it will be trained once."""
@@ -185,8 +185,12 @@ def plan_rows(spec: ExperimentSpec, plans: dict[str, list[PlannedRun]], store: R
             "experiment": spec.name, "stage": stage,
             "cells": len({run.label for run in plan}), "runs": len(plan),
             "done": len(plan) - len(pending), "shared": len(pending) - len(new),
-            "to run": len(new), "estimate": format_duration(times.total(new, workers)),
-            "seconds": times.total(new, workers),
+            "to run": len(new), "estimate": format_duration(times.total(new, workers,
+                                                                         stack=stack)),
+            "seconds": times.total(new, workers, stack=stack),
             "untimed": sorted({run.model for run in new if not times.timed(run.model)}),
+            # runs that can share a traced step with their cell's others (not distilled,
+            # not fine-tuned): what the stacking default acts on
+            "stackable": sum(1 for run in new if stackable(run)),
         })
     return rows

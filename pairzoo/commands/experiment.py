@@ -19,6 +19,7 @@ from pairzoo.commands.common import (
 )
 from pairzoo.data.sources import SOURCE_HELP
 from pairzoo.errors import PairzooError
+from pairzoo.experiments.plan import DEFAULT_STACK
 from pairzoo.experiments.spec import RULES
 from pairzoo.wording import plural
 
@@ -80,11 +81,17 @@ def _choose_workers(args, frame) -> str | None:
     why, or None when there was nothing to choose (--workers given, Ray, under two runs)."""
     import os
 
-    from pairzoo.experiments.plan import auto_workers, format_duration
+    from pairzoo.experiments.plan import auto_workers, format_duration, stacks_by_default
 
     if args.engine != "local" or args.workers is not None:
         return None
     to_run, seconds = int(frame["to run"].sum()), float(frame["seconds"].sum())
+    stackable = int(frame["stackable"].sum()) if "stackable" in frame else 0
+    if stacks_by_default(to_run, stackable, args.stack):
+        args.workers = 1
+        return (f"this process, up to {args.stack} runs of a cell at a time in one traced step "
+                f"({plural(to_run, 'run')} to train; --stack 1 --workers 2 for two worker "
+                "processes)")
     args.workers = auto_workers(to_run, seconds)
     if args.workers == 1 and to_run < 2:
         return None
@@ -124,7 +131,7 @@ def _run_spec(spec, args, store, overrides, only, out_dir, out, dispatcher) -> N
             spec, store, runs=args.runs, overrides=overrides, only=only,
             search=args.search and spec.search is not None, search_runs=args.search_runs,
             train_data=args.train_data, test_data=args.test_data, device=args.device,
-            dispatcher=dispatcher)
+            dispatcher=dispatcher, stack=args.stack)
     _report(spec, outcome, store, out_dir, plots=not args.no_plots, out=out)
 
 
@@ -152,9 +159,9 @@ def _report(spec, outcome, store, out_dir: Path, plots: bool, out) -> None:
             write_curves(frame, out_dir, spec.name, table.title, table.marks())
 
 
-def _plan_frame(specs, args, store, overrides, only, workers: int = 1, times=None):
+def _plan_frame(specs, args, store, overrides, only, workers: int = 1, times=None, stack=1):
     """One row per experiment stage (cells, runs, done, shared, to run, estimated time on
-    `workers` processes): what a dry run prints and the worker choice reads."""
+    `workers` processes, or stacked): what a dry run prints and the worker choice reads."""
     import pandas as pd
 
     from pairzoo.analysis.reporting import plan_rows
@@ -169,7 +176,7 @@ def _plan_frame(specs, args, store, overrides, only, workers: int = 1, times=Non
             plans["search"] = plan_search(spec, runs=args.search_runs, overrides=overrides,
                                           only=only, **data)
         plans["table"] = plan_table(spec, runs=args.runs, overrides=overrides, only=only, **data)
-        rows += plan_rows(spec, plans, store, seen, times, workers=workers)
+        rows += plan_rows(spec, plans, store, seen, times, workers=workers, stack=stack)
     return pd.DataFrame(rows)
 
 
@@ -182,8 +189,9 @@ def _dry_run(specs, args, store, overrides, only) -> int:
     frame = _plan_frame(specs, args, store, overrides, only, times=times)
     choice = _choose_workers(args, frame)
     workers = args.workers or 1
-    if workers > 1:  # the estimates for the processes that will train them
-        frame = _plan_frame(specs, args, store, overrides, only, workers, times)
+    stack = args.stack if args.engine == "local" and workers == 1 else 1
+    if workers > 1 or stack > 1:  # the estimates for the way they will train
+        frame = _plan_frame(specs, args, store, overrides, only, workers, times, stack)
     columns = ["experiment", "stage", "cells", "runs", "done", "shared", "to run", "estimate"]
     table = Table(title=f"plan (store {store.path})", title_justify="left")
     for column in columns:
@@ -192,7 +200,8 @@ def _dry_run(specs, args, store, overrides, only) -> int:
         table.add_row(*map(str, values))
     out = console()
     out.print(table)
-    where = ("one process" if workers == 1
+    where = (f"one process, runs of a cell up to {stack} at a time" if stack > 1
+             else "one process" if workers == 1
              else f"{workers} {'Ray actors' if args.engine == 'ray' else 'worker processes'}")
     out.print(f"{plural(int(frame['to run'].sum()), 'run')} to train, about "
               f"{format_duration(frame['seconds'].sum())} on this machine with {where}.",
@@ -243,6 +252,11 @@ def _add_run_options(p) -> None:
                    help="worker processes (local; default: two on a machine with 2 or more "
                         "cores when the plan has enough runs to train, else this process) or "
                         "Ray actors (default: one per CPU of the Ray cluster)")
+    p.add_argument("--stack", type=positive_int, default=DEFAULT_STACK, metavar="K",
+                   help="train up to K runs of a cell at a time in one traced step, in this "
+                        f"process (default {DEFAULT_STACK}; 1: one run at a time). Each run "
+                        "keeps its seed, pairs and batch order, and its weights come out as "
+                        "alone; worker processes and Ray train one run at a time")
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a "
                    "local instance on loopback)")
     p.add_argument("--gpus-per-run", type=float, default=0.0, metavar="F",

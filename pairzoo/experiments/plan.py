@@ -174,6 +174,14 @@ SPEEDUP_PER_WORKER = 0.63
 # pool starts only for plans that keep it busy.
 AUTO_POOL_MIN_RUNS = 4
 AUTO_POOL_MIN_SECONDS = 60.0
+# Runs of one preset trained side by side in one traced step (pairzoo.stacked) by default, in
+# this process: benchmarks/bench_stacked.py measured K = 1, 2, 5, 10 (benchmarks/results/
+# stacked.md).
+DEFAULT_STACK = 5
+# How many times sooner K runs finish stacked than one after another in one process (steady,
+# the mean over siamese_argmax and siamese_fullyconv in benchmarks/results/stacked.md); a
+# stack traces K models, so K times one trace.
+STACK_SPEEDUP = {1: 1.0, 2: 1.0, 5: 1.0, 10: 1.0}
 STEP_COSTS = Path(__file__).with_name("step_costs.json")
 
 
@@ -196,6 +204,25 @@ def pool_speedup(workers: int, cores: int | None = None) -> float:
     return 1.0 if workers <= 1 else SPEEDUP_PER_WORKER * min(workers, cores)
 
 
+def stack_speedup(size: int) -> float:
+    """How many times sooner a stack of `size` runs trains than its runs one after another
+    (the largest size measured that is not bigger)."""
+    return STACK_SPEEDUP[max(k for k in STACK_SPEEDUP if k <= max(size, 1))]
+
+
+def stackable(run: PlannedRun) -> bool:
+    """Whether a planned run can share a traced step (pairzoo.stacked.stackable, without the
+    backend: plain fast-loop runs, not distilled, not fine-tuned)."""
+    return not run.preset.train.teacher and run.spec.init_from is None
+
+
+def stacks_by_default(pending: int, stackable_runs: int, stack: int) -> bool:
+    """Whether the local engine, given no --workers, trains the plan stacked in this process:
+    when stacking is on and at least half its pending runs can stack (a stack keeps both cores
+    busy with one set of thread pools, faster than two worker processes here)."""
+    return stack > 1 and pending > 1 and 2 * stackable_runs >= pending
+
+
 def auto_workers(pending: int, seconds: float, cores: int | None = None) -> int:
     """The local engine's worker count when --workers is not given: one process, or (on >= 2
     cores, for a plan of >= AUTO_POOL_MIN_RUNS runs and >= AUTO_POOL_MIN_SECONDS) two, or
@@ -211,8 +238,8 @@ class TimeModel:
     store's and this session's). An architecture and recipe never timed here takes the
     shipped measurement of it (step_costs.json), else the mean of the same model's other
     recipes (timed here, else shipped), else the mean of everything timed, else constants.
-    Seconds are one process's, alone: a row trained beside others (its `workers`) is scaled
-    back by pool_speedup."""
+    Seconds are one process's, one run at a time: a row trained beside others (its `workers`)
+    is scaled back by pool_speedup, one trained in a stack (its `stacked`) by stack_speedup."""
 
     def __init__(self, rows: list[dict] | None = None, prior: dict | None = None):
         self._steps: dict[str, list[float]] = {}  # key -> seconds per step, traced runs aside
@@ -230,6 +257,7 @@ class TimeModel:
             return
         workers = row.get("workers") or 1
         seconds = seconds * pool_speedup(workers) / workers  # as if alone on the machine
+        seconds *= stack_speedup(row.get("stacked") or 1)  # as if trained on its own
         key = cost_key(row["model"], row.get("config") or {}, row.get("recipe") or {})
         self._models[key], self._costs = row["model"], None
         process = (row.get("host"), row.get("pid"), key)
@@ -287,16 +315,23 @@ class TimeModel:
         return any(c["model"] == model for c in (*self.costs().values(),
                                                  *self.prior.values()))
 
-    def total(self, runs: list[PlannedRun], workers: int = 1, cores: int | None = None) -> float:
+    def total(self, runs: list[PlannedRun], workers: int = 1, cores: int | None = None,
+              stack: int = 1) -> float:
         """Wall seconds for `runs` on `workers` processes: every run's steps, one trace per
-        architecture and worker that trains it, sped up by the pool."""
+        architecture and worker that trains it, sped up by the pool; or, in one process with
+        `stack` > 1, the stackable runs `stack` at a time (a stack traces each of its models)."""
         by_key: dict[str, list[PlannedRun]] = {}
         for run in runs:
             by_key.setdefault(run_cost_key(run), []).append(run)
         serial = 0.0
         for group in by_key.values():
             trace, step = self.run_costs(group[0])
-            serial += min(workers, len(group)) * trace + sum(run.steps for run in group) * step
+            steps = sum(run.steps for run in group) * step
+            size = min(stack, len(group)) if workers <= 1 and stackable(group[0]) else 1
+            if size > 1:
+                serial += size * trace + steps / stack_speedup(size)
+            else:
+                serial += min(workers, len(group)) * trace + steps
         return serial / pool_speedup(workers, cores)
 
 

@@ -43,24 +43,27 @@ class ExperimentProgress:
 
     def __init__(self, title: str, runs: list[PlannedRun], done: int, times: TimeModel,
                  console: Console | None = None, epoch_callbacks: bool = True,
-                 workers: int = 1):
-        self.title, self.times, self.workers = title, times, workers
+                 workers: int = 1, stack: int = 1):
+        self.title, self.times, self.workers, self.stack = title, times, workers, stack
         self.epoch_callbacks = epoch_callbacks  # False: no Keras callback (and no Keras import)
         self.pending = list(runs)  # not started yet, in order
         self.total, self.done = len(runs) + done, done
         self.console = console or Console(stderr=True)
         self._live = self.console.is_terminal
         self._current: PlannedRun | None = None
+        self._stack: list[PlannedRun] = []  # runs training together with _current
         self._epochs_done = 0
         self.running: list[PlannedRun] = []  # in worker processes (dispatch.Dispatcher)
 
     # --- the time left ---------------------------------------------------------------------
 
     def seconds_left(self) -> float:
-        left = self.times.total(self.pending)
-        if self._current is not None:
-            epochs = self._current.preset.train.epochs
-            left += self.times.seconds(self._current) * (1 - self._epochs_done / epochs)
+        left = self.times.total(self.pending, stack=self.stack)
+        current = self._stack or ([self._current] if self._current is not None else [])
+        if current:
+            epochs = current[0].preset.train.epochs
+            left += (self.times.total(current, stack=len(current))
+                     * (1 - self._epochs_done / epochs))
         # runs in workers: half done on average; workers share the load
         left += self.times.total(self.running) / 2
         return left / pool_speedup(self.workers)
@@ -100,6 +103,19 @@ class ExperimentProgress:
                                  info="")
         return [_epoch_callback_class()(self)] if self.epoch_callbacks else []
 
+    def stack_started(self, runs: list[PlannedRun]) -> list:
+        """Marks runs of one preset, trained together, current; returns the Keras callbacks
+        that report their (common) epochs."""
+        callbacks = self.run_started(runs[0])
+        for run in runs[1:]:
+            self.pending.remove(run)
+        self._stack = list(runs)
+        if self._live:
+            seeds = ", ".join(str(run.seed) for run in runs)
+            self._progress.update(self._run_task, description=f"  {runs[0].label} seeds {seeds} "
+                                  f"({len(runs)} together)")
+        return callbacks
+
     def run_dispatched(self, run: PlannedRun) -> None:
         """`run` went to a worker process (no per-epoch reports from there)."""
         self.pending.remove(run)
@@ -137,7 +153,10 @@ class ExperimentProgress:
 
     def run_finished(self, run: PlannedRun, row: dict) -> None:
         self.done += 1
-        self._current = None
+        if run in self._stack:
+            self._stack.remove(run)
+        if not self._stack:
+            self._current = None
         if run in self.running:
             self.running.remove(run)
         self.times.add(row)

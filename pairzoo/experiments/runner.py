@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pandas as pd
 
 from pairzoo.errors import DivergedError
-from pairzoo.experiments.plan import PlannedRun, TimeModel, plan_search, plan_table
+from pairzoo.experiments.plan import DEFAULT_STACK, PlannedRun, TimeModel, plan_search, plan_table
 from pairzoo.experiments.progress import ExperimentProgress
 from pairzoo.experiments.selection import choose, chosen_labels
 from pairzoo.experiments.spec import METRICS, ExperimentSpec
@@ -52,10 +52,12 @@ def make_row(run: PlannedRun, result, seconds: float, versions: dict) -> dict:
 
 
 def execute(plan: list[PlannedRun], store: ResultsStore, *, title: str, train_fn=None,
-            device: str | None = None, console=None, dispatcher=None) -> int:
+            device: str | None = None, console=None, dispatcher=None,
+            stack: int = DEFAULT_STACK) -> int:
     """Train every planned run missing from the store; returns how many were trained.
     `dispatcher` (engines.make_dispatcher) trains them in worker processes or on Ray; by
-    default they train here, one after the other, with a per-epoch display."""
+    default they train here with a per-epoch display, up to `stack` runs of one preset at a
+    time in one traced step (pairzoo.stacked; 1: one after the other)."""
     pending = [run for run in plan if not store.done(run.run_id)]
     times = TimeModel(store.rows())
     trained = 0
@@ -63,9 +65,11 @@ def execute(plan: list[PlannedRun], store: ResultsStore, *, title: str, train_fn
     # an injected train_fn (tests, other trainers) or a remote worker gets no epoch callback
     with ExperimentProgress(title, pending, len(plan) - len(pending), times, console,
                             epoch_callbacks=train_fn is None and dispatcher is None,
-                            workers=workers) as display:
+                            workers=workers,
+                            stack=stack if dispatcher is None and train_fn is None else 1
+                            ) as display:
         finished = (dispatcher.run(pending, store, display) if dispatcher is not None
-                    else _in_process(pending, store, display, train_fn, device))
+                    else _in_process(pending, store, display, train_fn, device, stack))
         for run, row in finished:
             row["workers"] = workers  # runs trained side by side: what its seconds mean
             store.append(row)  # the store's own writer, whichever engine trained the run
@@ -74,14 +78,60 @@ def execute(plan: list[PlannedRun], store: ResultsStore, *, title: str, train_fn
     return trained
 
 
-def _in_process(pending, store, display, train_fn, device):
-    """Yields (run, row) as each run ends; the caller stores a row before the next run starts,
-    so a killed experiment loses at most the run in progress."""
-    for run in list(pending):
-        if store.done(run.run_id):  # a concurrent experiment has finished it meanwhile
-            display.skipped(run)
-            continue
-        yield run, train_row(run, device, train_fn, callbacks=display.run_started(run))
+def _in_process(pending, store, display, train_fn, device, stack=1):
+    """Yields (run, row) as each run (or stack of runs) ends; the caller stores a row before
+    the next one starts, so a killed experiment loses at most the runs in progress."""
+    for group in stacks(pending, stack if train_fn is None else 1):
+        fresh = []
+        for run in group:
+            if store.done(run.run_id):  # a concurrent experiment has finished it meanwhile
+                display.skipped(run)
+            else:
+                fresh.append(run)
+        if len(fresh) == 1:
+            run = fresh[0]
+            yield run, train_row(run, device, train_fn, callbacks=display.run_started(run))
+        elif fresh:
+            yield from stacked_rows(fresh, device, callbacks=display.stack_started(fresh))
+
+
+def stacks(runs: list[PlannedRun], size: int) -> list[list[PlannedRun]]:
+    """The runs in plan order, neighbours of one preset (and data size) that can share a
+    traced step grouped `size` at a time; every other run alone."""
+    if size <= 1:
+        return [[run] for run in runs]
+    from pairzoo.stacked import stackable
+
+    groups: list[list[PlannedRun]] = []
+    for run in runs:
+        last = groups[-1] if groups else None
+        if (last and len(last) < size and stackable(run.spec) and stackable(last[0].spec)
+                and run.preset == last[0].preset):
+            last.append(run)
+        else:
+            groups.append([run])
+    return groups
+
+
+def stacked_rows(runs: list[PlannedRun], device: str | None = None, callbacks=None):
+    """Train runs of one preset in one stack (pairzoo.stacked); yields (run, row) for each,
+    in order. A diverged run gets its failed row and the others theirs; every row's seconds
+    are its share of the stack's time, and `stacked` says how many shared it."""
+    from pairzoo.stacked import train_together
+
+    _, versions = _trainer()
+    start = time.perf_counter()
+    outcomes = train_together([run.spec for run in runs], device=device,
+                              callbacks=[callbacks] + [None] * (len(runs) - 1))
+    share = (time.perf_counter() - start) / len(runs)
+    for run, outcome in zip(runs, outcomes, strict=True):
+        if isinstance(outcome, DivergedError):
+            row = failed_row(run, "diverged", str(outcome), share, versions)
+        else:
+            if run.keep_model_in is not None:
+                _keep(outcome, run.keep_model_in)
+            row = make_row(run, outcome, share, versions)
+        yield run, {**row, "stacked": len(runs)}
 
 
 def train_row(run: PlannedRun, device: str | None = None, train_fn=None,
@@ -146,12 +196,12 @@ def plan_frame(plan: list[PlannedRun], store: ResultsStore) -> pd.DataFrame:
 
 def run_search(spec: ExperimentSpec, store: ResultsStore, *, runs=None, overrides=None,
                only=None, train_data=None, test_data=None, train_fn=None, device=None,
-               console=None, dispatcher=None) -> tuple[dict, pd.DataFrame]:
+               console=None, dispatcher=None, stack=DEFAULT_STACK) -> tuple[dict, pd.DataFrame]:
     """Run the spec's recipe search; returns (model -> chosen overrides, the score table)."""
     plan = plan_search(spec, runs=runs, overrides=overrides, only=only,
                        train_data=train_data, test_data=test_data)
     execute(plan, store, title=f"{spec.name} search ({spec.search.rule})", train_fn=train_fn,
-            device=device, console=console, dispatcher=dispatcher)
+            device=device, console=console, dispatcher=dispatcher, stack=stack)
     table = choose(plan_frame(plan, store), spec.search.rule)
     labels = chosen_labels(table)
     choice = {run.model: run.choice for run in plan if labels.get(run.model) == run.label}
@@ -160,7 +210,8 @@ def run_search(spec: ExperimentSpec, store: ResultsStore, *, runs=None, override
 
 def run_experiment(spec: ExperimentSpec, store: ResultsStore, *, runs=None, overrides=None,
                    only=None, search=False, search_runs=None, train_data=None, test_data=None,
-                   train_fn=None, device=None, console=None, dispatcher=None) -> dict:
+                   train_fn=None, device=None, console=None, dispatcher=None,
+                   stack=DEFAULT_STACK) -> dict:
     """The whole experiment: the recipe search first when asked, then every cell's runs.
     Returns {"plan": the table's runs, "search": the search's score table or None,
     "chosen": model -> the overrides the search chose}."""
@@ -169,8 +220,9 @@ def run_experiment(spec: ExperimentSpec, store: ResultsStore, *, runs=None, over
     if search:
         chosen, search_table = run_search(spec, store, runs=search_runs, overrides=overrides,
                                           only=only, train_fn=train_fn, device=device,
-                                          console=console, dispatcher=dispatcher, **data)
+                                          console=console, dispatcher=dispatcher, stack=stack,
+                                          **data)
     plan = plan_table(spec, runs=runs, overrides=overrides, chosen=chosen, only=only, **data)
     execute(plan, store, title=spec.name, train_fn=train_fn, device=device, console=console,
-            dispatcher=dispatcher)
+            dispatcher=dispatcher, stack=stack)
     return {"plan": plan, "search": search_table, "chosen": chosen}
