@@ -48,7 +48,6 @@ from pairzoo.experiments.plan import (
     plan_table,
     pool_speedup,
     run_cost_key,
-    stacks_by_default,
 )
 from pairzoo.experiments.spec import specs_for_report
 
@@ -148,15 +147,13 @@ def estimate(plans: dict[str, list], times: TimeModel, cores: int, figure) -> di
     for report, runs in plans.items():
         serial = times.total(runs, 1, cores)
         keys = {run_cost_key(run) for run in runs}
-        stackable = sum(1 for run in runs if plan_module.stackable(run))
-        if stacks_by_default(len(runs), stackable, DEFAULT_STACK):  # as reproduce chooses
+        workers = auto_workers(len(runs), serial, cores)  # as reproduce chooses
+        if workers == 1:
             totals[report] = wall = times.total(runs, 1, cores, stack=DEFAULT_STACK)
             how = f"runs of a cell stacked up to {DEFAULT_STACK} at a time in one process"
         else:
-            workers = auto_workers(len(runs), serial, cores)
             totals[report] = wall = times.total(runs, workers, cores)
-            how = (f"{workers} worker{'s' if workers > 1 else ''} "
-                   f"({pool_speedup(workers, cores):.2f}x)")
+            how = f"{workers} worker processes ({pool_speedup(workers, cores):.2f}x)"
         figure(f"report {report}: {len(runs)} runs, {len(keys)} architectures and recipes; "
                f"{format_duration(serial)} in one process, one run at a time; reproduce "
                f"would train {how}: about {format_duration(wall)} ({wall / 60:.1f} min)")

@@ -12,8 +12,8 @@ For siamese_argmax and siamese_fullyconv (issue 16's recipe: Adam 1e-3, batch 10
 - a stack of K = 1, 2, 5, 10 runs in one process: seconds per run of a second stack (the trace
   aside: the steady figure of a long experiment), K = 1 being K single runs one after another;
 - the whole `pairzoo experiment --runs 10` command's wall time / 10 (TensorFlow's import, the
-  trace, the store and the tables included), stacked (the default) and as two worker processes
-  (--stack 1 --workers 2, the previous default).
+  trace, the store and the tables included), in one process stacked 5 at a time (--workers 1)
+  and as two worker processes (--stack 1 --workers 2, what the default picks for such a plan).
 Every figure runs in its own process, the engines alternating; one figure per line, written with
 date, machine and load to benchmarks/results/stacked-figures.md.
 """
@@ -129,7 +129,7 @@ def main() -> None:
                + ", ".join(f"K={k} {steady[1] / steady[k]:.2f}x faster" for k in SIZES[1:])
                + f"; best K={best}, {steady[best] / torch_s:.2f}x PyTorch (target <= "
                f"{TARGETS['steady']})")
-        for label, extra in (("stacked (default)", []),
+        for label, extra in (("one process, stacked 5 at a time", ["--workers", "1"]),
                              ("two worker processes", ["--stack", "1", "--workers", "2"])):
             wall = experiment_command(model, command_runs, recipe, extra)
             figure(f"{model} pairzoo experiment --runs {command_runs}, {label}: {wall:.1f} s, "

@@ -132,8 +132,8 @@ def test_auto_workers(pending, seconds, cores, workers):
     assert auto_workers(pending, seconds, cores) == workers
 
 
-def _frame(to_run, seconds, stackable=0):
-    return pd.DataFrame({"to run": [to_run], "seconds": [seconds], "stackable": [stackable]})
+def _frame(to_run, seconds):
+    return pd.DataFrame({"to run": [to_run], "seconds": [seconds]})
 
 
 def test_an_explicit_worker_count_always_wins(monkeypatch):
@@ -154,21 +154,18 @@ def test_an_explicit_worker_count_always_wins(monkeypatch):
     assert args.workers == 1
 
 
-def test_a_plan_of_stackable_runs_trains_stacked_in_this_process(monkeypatch):
-    """Stacks beat two worker processes on 2 cores (benchmarks/results/stacked.md), so they
-    are the default where they apply; a plan of mostly distilled runs, which cannot stack,
-    still gets the worker processes."""
+def test_runs_in_this_process_are_said_to_train_stacked(monkeypatch):
+    """Worker processes train one run at a time and still win big plans (two of them import and
+    trace side by side: benchmarks/results/stacked.md); runs in this process stack."""
     monkeypatch.setattr(plan_module.os, "cpu_count", lambda: 2)
     args = Namespace(engine="local", workers=None, stack=5)
-    assert "up to 5 runs of a cell at a time" in experiment_command._choose_workers(
-        args, _frame(100, 3600, stackable=100))
-    assert args.workers == 1
+    assert "2 worker processes, chosen" in experiment_command._choose_workers(
+        args, _frame(100, 3600))
     args = Namespace(engine="local", workers=None, stack=5)
-    assert "2 worker processes, chosen" in experiment_command._choose_workers(
-        args, _frame(100, 3600, stackable=10))
-    args = Namespace(engine="local", workers=None, stack=1)  # stacking turned off
-    assert "2 worker processes, chosen" in experiment_command._choose_workers(
-        args, _frame(100, 3600, stackable=100))
+    assert "this process, up to 5 runs of a cell at a time" in (
+        experiment_command._choose_workers(args, _frame(10, 20)))
+    args = Namespace(engine="local", workers=None, stack=1)
+    assert "this process, chosen" in experiment_command._choose_workers(args, _frame(10, 20))
 
 
 @pytest.fixture
@@ -187,14 +184,15 @@ def shipped_costs(tmp_path, monkeypatch):
 
 def test_the_dry_run_estimates_for_the_workers_it_would_use(shipped_costs, capsys, tmp_path):
     store = str(tmp_path / "empty.jsonl")
-    assert main(["reproduce", "000", "--dry-run", "--store", store, "--stack", "1"]) == 0
+    assert main(["reproduce", "000", "--dry-run", "--store", store]) == 0
     chosen = capsys.readouterr().out
     assert "with 2 worker processes" in chosen and "would train in 2 worker processes" in chosen
-    assert main(["reproduce", "000", "--dry-run", "--store", store]) == 0  # stacks, 5 a time
-    stacked = " ".join(capsys.readouterr().out.split())  # rich wraps at the console's width
-    assert "runs of a cell up to 5 at a time" in stacked
-    assert "would train in this process" in stacked
     assert main(["reproduce", "000", "--dry-run", "--store", store, "--workers", "1"]) == 0
+    stacked = " ".join(capsys.readouterr().out.split())  # rich wraps at the console's width
+    assert "with one process, runs of a cell up to 5 at a time" in stacked
+    assert "would train" not in stacked
+    assert main(["reproduce", "000", "--dry-run", "--store", store, "--workers", "1",
+                 "--stack", "1"]) == 0
     alone = capsys.readouterr().out
     assert "with one process" in alone and "would train" not in alone
     # the same model of time as benchmarks/bench_reproduction.py: TimeModel.total on the plan

@@ -21,7 +21,7 @@ from pairzoo.analysis.tables import (
     summarise,
 )
 from pairzoo.destinations import write_aside
-from pairzoo.experiments.plan import PlannedRun, TimeModel, format_duration, stackable
+from pairzoo.experiments.plan import PlannedRun, TimeModel, format_duration
 from pairzoo.experiments.spec import ExperimentSpec
 from pairzoo.experiments.store import ResultsStore
 
@@ -189,8 +189,5 @@ def plan_rows(spec: ExperimentSpec, plans: dict[str, list[PlannedRun]], store: R
                                                                          stack=stack)),
             "seconds": times.total(new, workers, stack=stack),
             "untimed": sorted({run.model for run in new if not times.timed(run.model)}),
-            # runs that can share a traced step with their cell's others (not distilled,
-            # not fine-tuned): what the stacking default acts on
-            "stackable": sum(1 for run in new if stackable(run)),
         })
     return rows

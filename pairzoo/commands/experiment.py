@@ -81,24 +81,21 @@ def _choose_workers(args, frame) -> str | None:
     why, or None when there was nothing to choose (--workers given, Ray, under two runs)."""
     import os
 
-    from pairzoo.experiments.plan import auto_workers, format_duration, stacks_by_default
+    from pairzoo.experiments.plan import auto_workers, format_duration
 
     if args.engine != "local" or args.workers is not None:
         return None
     to_run, seconds = int(frame["to run"].sum()), float(frame["seconds"].sum())
-    stackable = int(frame["stackable"].sum()) if "stackable" in frame else 0
-    if stacks_by_default(to_run, stackable, args.stack):
-        args.workers = 1
-        return (f"this process, up to {args.stack} runs of a cell at a time in one traced step "
-                f"({plural(to_run, 'run')} to train; --stack 1 --workers 2 for two worker "
-                "processes)")
     args.workers = auto_workers(to_run, seconds)
     if args.workers == 1 and to_run < 2:
         return None
     why = (f"{plural(to_run, 'run')} to train, about {format_duration(seconds)} in one process, "
            f"{os.cpu_count()} cores")
     if args.workers == 1:
-        return f"this process, chosen for this plan ({why}; --workers N for worker processes)"
+        stacked = (f", up to {args.stack} runs of a cell at a time in one traced step"
+                   if args.stack > 1 else "")
+        return (f"this process{stacked}, chosen for this plan ({why}; --workers N for worker "
+                "processes)")
     return (f"{args.workers} worker processes, chosen for this plan ({why}; --workers 1 to "
             "train in this process)")
 

@@ -174,14 +174,15 @@ SPEEDUP_PER_WORKER = 0.63
 # pool starts only for plans that keep it busy.
 AUTO_POOL_MIN_RUNS = 4
 AUTO_POOL_MIN_SECONDS = 60.0
-# Runs of one preset trained side by side in one traced step (pairzoo.stacked) by default, in
-# this process: benchmarks/bench_stacked.py measured K = 1, 2, 5, 10 (benchmarks/results/
-# stacked.md).
+# Runs that train in this process train K at a time in one traced step (pairzoo.stacked);
+# benchmarks/bench_stacked.py measured K = 1, 2, 5, 10 (benchmarks/results/stacked.md).
+# Worker processes still train one run at a time: two of them finish a plan as soon as or
+# sooner than one stacking process (they import and trace side by side), so the worker choice
+# above is unchanged.
 DEFAULT_STACK = 5
 # How many times sooner K runs finish stacked than one after another in one process (steady,
-# the mean over siamese_argmax and siamese_fullyconv in benchmarks/results/stacked.md); a
-# stack traces K models, so K times one trace.
-STACK_SPEEDUP = {1: 1.0, 2: 1.0, 5: 1.0, 10: 1.0}
+# the mean over siamese_argmax and siamese_fullyconv, 2026-12-02); a stack traces K models.
+STACK_SPEEDUP = {1: 1.0, 2: 1.23, 5: 1.20, 10: 1.11}
 STEP_COSTS = Path(__file__).with_name("step_costs.json")
 
 
@@ -214,13 +215,6 @@ def stackable(run: PlannedRun) -> bool:
     """Whether a planned run can share a traced step (pairzoo.stacked.stackable, without the
     backend: plain fast-loop runs, not distilled, not fine-tuned)."""
     return not run.preset.train.teacher and run.spec.init_from is None
-
-
-def stacks_by_default(pending: int, stackable_runs: int, stack: int) -> bool:
-    """Whether the local engine, given no --workers, trains the plan stacked in this process:
-    when stacking is on and at least half its pending runs can stack (a stack keeps both cores
-    busy with one set of thread pools, faster than two worker processes here)."""
-    return stack > 1 and pending > 1 and 2 * stackable_runs >= pending
 
 
 def auto_workers(pending: int, seconds: float, cores: int | None = None) -> int:
