@@ -85,3 +85,27 @@ def console_script():
         return result
 
     return run
+
+
+# Modules whose module-scoped fixtures are expensive (test_export trains three models and
+# exports them; test_predict converts one to every format): under `pytest -n`, each runs whole
+# on one worker, so those fixtures are built once, not once per worker. xdist's own way
+# (`--dist loadgroup` with `xdist_group` marks) does nothing with pytest 9: it renames items
+# through an attribute pytest no longer reads.
+ONE_WORKER_MODULES = ("tests/test_export.py", "tests/test_predict.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`-n N`'s default schedule (one test at a time to whichever worker is free), but a module
+    of ONE_WORKER_MODULES goes to one worker as a whole."""
+    if config.getvalue("dist") != "load":
+        return None  # a schedule asked for by name
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerModules(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return OneWorkerModules(config, log)

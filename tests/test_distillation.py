@@ -152,7 +152,29 @@ def test_teacher_zero_is_the_teacher_presets_own_run():
     assert {t.train_pairs().pairs.tobytes() for t in teachers} == {own_pairs}
 
 
-def test_a_distilled_run_trains_its_teachers_once_and_keeps_them(caplog):
+@pytest.fixture
+def tiny_teachers(monkeypatch):
+    """Teachers trained briefly. A distilled run trains its teachers with the teacher preset's
+    own recipe (50 epochs on 1,000 pairs: over a minute each here), whatever the student's
+    overrides say; what the test checks (trained once, kept, reused, the same student) does
+    not depend on how long they learn."""
+    from pairzoo import registry
+
+    preset = registry.get_preset
+
+    def get_preset(name, **overrides):
+        if name == "siamese_vgg_elastic":
+            overrides = {**TINY_TEACHER, **overrides}
+        return preset(name, **overrides)
+
+    monkeypatch.setattr(registry, "get_preset", get_preset)
+
+
+TINY_TEACHER = {"train.epochs": 1, "train.warmup_epochs": 0, "train.n_train": 64,
+                "train.n_test": 64}
+
+
+def test_a_distilled_run_trains_its_teachers_once_and_keeps_them(caplog, tiny_teachers):
     from pairzoo.distillation import KEPT_ROOT
     from pairzoo.training import train
 

@@ -123,7 +123,10 @@ def test_checkpoint_csv_and_tensorboard_write_per_epoch(loop, tmp_path):
     assert checkpoint.optimizer is not None
 
 
-@pytest.mark.parametrize("loop", LOOPS)
+# fit's three traced runs (~19 s) are -m slow: there Keras's own BackupAndRestore does the work,
+# which the fast loop (default run) has to do alike; the other callback tests keep fit covered
+@pytest.mark.parametrize("loop", [pytest.param(loop, marks=pytest.mark.slow if loop == "fit"
+                                               else ()) for loop in LOOPS])
 def test_backup_and_restore_resumes_an_interrupted_run(loop, tmp_path):
     class Interrupt(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
