@@ -28,6 +28,7 @@ from pairzoo.errors import PairzooError
 from pairzoo.experiments.spec import ExperimentSpec
 
 RESULTS = Path("results")
+CSV_FLOATS = "%.12g"  # effects, claims and checks tables (see Analysis.write)
 
 
 def _points(x) -> str:
@@ -131,13 +132,16 @@ class Analysis:
         written = [Path(f"{stem}_effects.csv"), Path(f"{stem}_effects.tex"),
                    Path(f"{stem}_claims.csv"), Path(f"{stem}_checks.csv"),
                    Path(f"{stem}_effects.md")]
-        self.effects.to_csv(written[0], index=False)
+        # 12 significant digits: what the statistics resolve, and the same on every CPU (full
+        # precision differed in the 15th digit between AVX2 and AVX-512 machines, so
+        # regenerating a report rewrote its CSVs)
+        self.effects.to_csv(written[0], index=False, float_format=CSV_FLOATS)
         written[1].write_text(latex(self.effects_shown().drop(columns="note"),
                                     f"{self.title}: effects on test error (points); "
                                     f"{self.effects.attrs.get('method')}",
                                     f"tab:{self.name}_effects"), encoding="utf-8")
-        self.claims.to_csv(written[2], index=False)
-        self.checks.to_csv(written[3], index=False)
+        self.claims.to_csv(written[2], index=False, float_format=CSV_FLOATS)
+        self.checks.to_csv(written[3], index=False, float_format=CSV_FLOATS)
         forest = f"{self.name}_forest.png"
         has_effects = bool(self.effects["effect"].notna().any())
         if plots and has_effects:
