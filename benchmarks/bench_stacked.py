@@ -28,14 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pairzoo  # noqa: F401  (first: its quiet start must precede TensorFlow's import)
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_training import RECIPE, _cpu_model, _load_line, _versions, run  # noqa: E402
+from bench_training import RECIPE, _load_line, _versions, run  # noqa: E402
+from figures import Figures  # noqa: E402
 
 MODELS = ("siamese_argmax", "siamese_fullyconv")
 SIZES = (1, 2, 5, 10)
@@ -92,15 +92,9 @@ def main() -> None:
         return
     recipe = {**RECIPE, **(QUICK if args.quick else {})}
     reps, command_runs = (1, 4) if args.quick else (args.reps, 10)
-    lines: list[str] = []
-
-    def figure(text: str) -> None:
-        print(text, flush=True)
-        lines.append(text)
-
+    figure = Figures()
     cores = os.cpu_count() or 1
-    figure(f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    figure(f"machine {os.uname().machine}, {cores} cores, {_cpu_model()}")
+    figure.header()
     figure(f"versions {_versions()}")
     settings = ", ".join(f"{key.split('.')[1]} {value}" for key, value in recipe.items())
     figure(f"recipe {settings}" + (" (--quick: not a measurement)" if args.quick else ""))
@@ -136,11 +130,8 @@ def main() -> None:
                    f"{wall / command_runs:.2f} s per run = {wall / command_runs / torch_s:.2f}x "
                    f"PyTorch (target <= {TARGETS['command']})")
         figure(_load_line(f"after {model}", cores))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("# Stacked runs (benchmarks/bench_stacked.py)\n\n"
-                        "The discussion is in stacked.md; these are the script's own lines.\n\n"
-                        + "\n".join(f"- {line}" for line in lines) + "\n")
-    print(f"wrote {args.out}")
+    figure.write(args.out, "Stacked runs (benchmarks/bench_stacked.py)",
+                 "The discussion is in stacked.md; these are the script's own lines.")
 
 
 if __name__ == "__main__":

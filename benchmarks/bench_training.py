@@ -34,6 +34,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from figures import cpu_model
+
 import pairzoo  # noqa: F401  (first: its quiet start must precede TensorFlow's import)
 
 HERE = Path(__file__).resolve().parent
@@ -190,7 +192,7 @@ def main() -> None:
     cores = os.cpu_count() or 1
     peak = PEAK_FLOPS_PER_CORE * cores
     figure(f"date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    figure(f"machine {platform.machine()}, {cores} cores, {_cpu_model()}")
+    figure(f"machine {platform.machine()}, {cores} cores, {cpu_model()}")
     figure(f"versions {_versions()}")
     settings = ", ".join(f"{key.split('.')[1]} {value}" for key, value in recipe.items())
     quick = " (--quick: a check that the script runs, not a measurement)" if args.quick else ""
@@ -293,16 +295,6 @@ def _load_line(when: str, cores: int) -> str:
     return (f"load average {when} {load:.2f} on {cores} cores"
             + (" (BUSY: other work on the machine; ratios flatter pairzoo, do not quote them)"
                if busy else " (quiet)"))
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def _versions() -> str:
