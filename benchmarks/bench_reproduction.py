@@ -73,7 +73,7 @@ def _timing_run(run, epochs: int | None):
         return run
     preset = dataclasses.replace(run.preset,
                                  train=dataclasses.replace(run.preset.train, epochs=epochs))
-    return dataclasses.replace(run, preset=preset)
+    return dataclasses.replace(run, spec=run.spec.replace(preset=preset))
 
 
 def measure_family(runs: list, epochs: int | None) -> list[dict]:
@@ -99,7 +99,8 @@ def measure_family(runs: list, epochs: int | None) -> list[dict]:
         timed = _timing_run(run, epochs)
         for seed in (run.seed, run.seed + 1):
             clock = EpochClock()
-            row = train_row(dataclasses.replace(timed, seed=seed), callbacks=[clock])
+            row = train_row(dataclasses.replace(timed, spec=timed.spec.replace(seed=seed)),
+                            callbacks=[clock])
             durations = [b - a for a, b in zip(clock.marks, clock.marks[1:], strict=False)]
             epoch = statistics.median(durations[1:] or durations)
             fixed = row["seconds"] - sum(durations) + durations[0] - epoch
