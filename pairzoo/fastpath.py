@@ -87,8 +87,9 @@ class CompiledTrainer:
         self.test_y = {k: tf.Variable(tf.zeros(_target_shape(k, n_test)), trainable=False)
                        for k in self.outputs}
         # autograph off: the loop is written as tf.while_loop below. Autograph would convert
-        # every function the model calls too, and tracing took ~40 % longer with it, for the
-        # same graph (the weights come out bit for bit equal)
+        # every function the model calls too: siamese_argmax traced in 0.91 s with it, 0.37 s
+        # without (benchmarks/results/solo-profile.md), for the same graph (the weights come
+        # out bit for bit equal)
         self._epoch = tf.function(self._epoch_graph, autograph=False)
 
     # -- per run ---------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """K runs of one preset trained side by side in one traced epoch (TensorFlow backend).
 
 Why: these models are small, so one run keeps neither core busy (a convolution on a batch of
-100 14×14 digits is over before a second thread pays), and two worker processes share the
-cores with two sets of thread pools and two Python loops. K independent models in one graph
-let TensorFlow's executor run one model's ops while another's wait (FACTS: 10 models in one
-traced step cost 2.9 s a run, against 3.8-4.7 alone and 3.9 as two processes).
+100 14×14 digits is over before a second thread pays). K independent models in one graph let
+TensorFlow's executor run one model's ops while another's wait: in one process, a stack of 5
+trained 1.12-1.29x sooner per run than runs one after another (benchmarks/results/stacked.md).
+Two worker processes do as well or better for a whole plan (they import and trace side by
+side), so stacks serve the runs that train in this process.
 
 Each member is a `pairzoo.fastpath.CompiledTrainer` and stays the run it is alone: the
 run's seed gives its initial weights, dropout streams and shuffle order, its own pairs live in
