@@ -41,10 +41,10 @@ def same_weights(a, b) -> bool:
 
 # siamese_argmax: the plain case; siamese_vgg_aug: batch norm, dropout and random augmentation,
 # whose seed-generator states must stay each run's own
-@pytest.mark.parametrize("name", ["siamese_argmax", "siamese_vgg_aug"])
-def test_each_member_of_a_stack_is_its_run_alone_bit_for_bit(name):
+@pytest.mark.parametrize("name, seeds", [("siamese_argmax", [3, 0, 7]),
+                                         ("siamese_vgg_aug", [3, 0])])  # the slower: two
+def test_each_member_of_a_stack_is_its_run_alone_bit_for_bit(name, seeds):
     preset = tiny(name)
-    seeds = [3, 0, 7]
     stack = StackedTrainer(preset, 100, 100, len(seeds))
     stack.reset([(seed, *RunSpec(preset, seed).pairs()) for seed in seeds])
     members = stack.fit(seeds, preset.train.epochs)
