@@ -72,6 +72,12 @@ class RunSpec:
         return run_id(self.preset, self.seed, self.data, self.init_from)
 
     @property
+    def stackable(self) -> bool:
+        """Whether the run can share a traced step with other runs of its preset
+        (pairzoo.stacked): not distilled (its teachers train first) and not fine-tuned."""
+        return not self.preset.train.teacher and self.init_from is None
+
+    @property
     def steps(self) -> int:
         """Optimizer steps: what a run's time scales with."""
         recipe = self.preset.train

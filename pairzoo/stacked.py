@@ -149,10 +149,9 @@ _STACKS: collections.OrderedDict[tuple, StackedTrainer] = collections.OrderedDic
 
 
 def stackable(spec: RunSpec) -> bool:
-    """Whether a run can train in a stack: the fast loop's plain runs (TensorFlow backend; not
-    fine-tuned, not distilled: those have their own set-up)."""
-    return (keras.backend.backend() == "tensorflow" and spec.init_from is None
-            and not spec.preset.train.teacher)
+    """Whether a run can train in a stack: the fast loop's (TensorFlow backend) plain runs
+    (RunSpec.stackable)."""
+    return keras.backend.backend() == "tensorflow" and spec.stackable
 
 
 def stack_for(preset: Preset, n_train: int, n_test: int, size: int) -> StackedTrainer:

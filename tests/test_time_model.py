@@ -116,8 +116,8 @@ def test_stacked_runs_cost_a_trace_per_model_and_their_steps_sped_up(monkeypatch
     # distilled runs never stack
     distilled = plan_table(spec_from_dict({"experiment": {"name": "d", "models": [
         "siamese_vgg_distilled"], "runs": 3}, "overrides": TINY}))
-    assert not any(plan_module.stackable(run) for run in distilled)
-    assert all(plan_module.stackable(run) for run in plan)
+    assert not any(run.spec.stackable for run in distilled)
+    assert all(run.spec.stackable for run in plan)
 
 
 @pytest.mark.parametrize("pending, seconds, cores, workers", [

@@ -211,12 +211,6 @@ def stack_speedup(size: int) -> float:
     return STACK_SPEEDUP[max(k for k in STACK_SPEEDUP if k <= max(size, 1))]
 
 
-def stackable(run: PlannedRun) -> bool:
-    """Whether a planned run can share a traced step (pairzoo.stacked.stackable, without the
-    backend: plain fast-loop runs, not distilled, not fine-tuned)."""
-    return not run.preset.train.teacher and run.spec.init_from is None
-
-
 def auto_workers(pending: int, seconds: float, cores: int | None = None) -> int:
     """The local engine's worker count when --workers is not given: one process, or (on >= 2
     cores, for a plan of >= AUTO_POOL_MIN_RUNS runs and >= AUTO_POOL_MIN_SECONDS) two, or
@@ -321,7 +315,7 @@ class TimeModel:
         for group in by_key.values():
             trace, step = self.run_costs(group[0])
             steps = sum(run.steps for run in group) * step
-            size = min(stack, len(group)) if workers <= 1 and stackable(group[0]) else 1
+            size = min(stack, len(group)) if workers <= 1 and group[0].spec.stackable else 1
             if size > 1:
                 serial += size * trace + steps / stack_speedup(size)
             else:
