@@ -93,19 +93,24 @@ def console_script():
 # (`--dist loadgroup` with `xdist_group` marks) does nothing with pytest 9: it renames items
 # through an attribute pytest no longer reads.
 ONE_WORKER_MODULES = ("tests/test_export.py", "tests/test_predict.py")
+# ... but for their tests that use none of those fixtures: each goes to whichever worker is
+# free (with -m slow, test_export's every-entry matrix alone took one worker ~10 minutes)
+ANY_WORKER_TESTS = ("test_every_entry_in_every_format", "test_every_entry_converts_to_builtin_ops")
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """`-n N`'s default schedule (one test at a time to whichever worker is free), but a module
-    of ONE_WORKER_MODULES goes to one worker as a whole."""
+    of ONE_WORKER_MODULES goes to one worker as a whole (but for ANY_WORKER_TESTS)."""
     if config.getvalue("dist") != "load":
         return None  # a schedule asked for by name
     from xdist.scheduler import LoadScopeScheduling
 
     class OneWorkerModules(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return module if module in ONE_WORKER_MODULES else nodeid
+            module, _, test = nodeid.partition("::")
+            if module in ONE_WORKER_MODULES and test.split("[")[0] not in ANY_WORKER_TESTS:
+                return module
+            return nodeid
 
     return OneWorkerModules(config, log)

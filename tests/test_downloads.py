@@ -24,7 +24,7 @@ import pytest
 from pairzoo.zoo import WEIGHTS_FILE, WeightsError, release_dir, release_info, weights_path
 
 NAME = "siamese_small_cnn"  # a small release (about 0.4 MB)
-TIMEOUT = 3  # PAIRZOO_DOWNLOAD_TIMEOUT in these tests, seconds
+TIMEOUT = 1  # PAIRZOO_DOWNLOAD_TIMEOUT in these tests, seconds (each refusal waits it out)
 BOUND = 60  # what any refusal may take at most, however busy the machine
 
 

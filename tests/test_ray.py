@@ -52,17 +52,18 @@ from pairzoo.experiments.store import ResultsStore  # noqa: E402
 TINY = {"train.epochs": 1, "train.n_train": 100, "train.n_test": 100}
 
 
-def grid(*models: str) -> list[str]:
-    """`pairzoo experiment` over MODELS, two tiny runs each."""
+def grid(*models: str, runs: int = 2) -> list[str]:
+    """`pairzoo experiment` over MODELS, RUNS tiny runs each."""
     return ["experiment", *[arg for model in models for arg in ("--model", model)],
-            "--runs", "2", "--name", "tiny", "--no-plots",
+            "--runs", str(runs), "--name", "tiny", "--no-plots",
             *[f"--set={k}={v}" for k, v in TINY.items()]]
 
 
 GRID = grid("siamese_argmax", "siamese_fullyconv")
-# one run per actor: what the loopback test needs, at half the tracing and training of GRID
-# (which the -m slow cluster tests run)
-ONE_MODEL_GRID = grid("siamese_argmax")
+# one run on one actor: what the loopback test needs (a real run's row through a real actor),
+# at a quarter of GRID's tracing and training. Several actors, a killed one among them, are the
+# in-process test's; several real runs per node are the -m slow cluster tests'
+ONE_RUN_GRID = grid("siamese_argmax", runs=1)
 # a line of Ray's own logging: C++ ("[2026-11-30 12:10:30,091 W 9632 9632] rpc_client.h:153:")
 # or Python ("2026-11-30 12:07:59,248\tWARNING authentication_token_setup.py:85 --")
 RAY_LOG_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d [\d:,]+ [DIWEF] |^\d{4}-\d\d-\d\d [\d:,]+\t[A-Z]+ ",
@@ -102,10 +103,10 @@ def local_rows(tmp_path, grid=GRID) -> dict[str, dict]:
 
 def test_ray_engine_gives_the_local_engines_rows_and_listens_on_loopback_only(
         tmp_path, ray_env):
-    expected = local_rows(tmp_path, ONE_MODEL_GRID)
+    expected = local_rows(tmp_path, ONE_RUN_GRID)
     on_ray = tmp_path / "ray.jsonl"
-    command = [sys.executable, "-m", "pairzoo", *ONE_MODEL_GRID, "--engine", "ray",
-               "--workers", "2", "--store", str(on_ray), "--out", str(tmp_path / "ray")]
+    command = [sys.executable, "-m", "pairzoo", *ONE_RUN_GRID, "--engine", "ray",
+               "--workers", "1", "--store", str(on_ray), "--out", str(tmp_path / "ray")]
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     with out.open("w") as stdout, err.open("w") as stderr:
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
@@ -125,7 +126,7 @@ def test_ray_engine_gives_the_local_engines_rows_and_listens_on_loopback_only(
     assert not RAY_LOG_LINE.search(err.read_text()), err.read_text()
 
     got = rows(on_ray)
-    assert set(got) == set(expected) and len(got) == 2
+    assert set(got) == set(expected) and len(got) == 1
     for run_id, row in got.items():
         assert row["test_error"] == expected[run_id]["test_error"], row["cell_label"]
         assert row["pid"] != expected[run_id]["pid"]
@@ -191,7 +192,7 @@ def test_joining_what_is_not_a_ray_cluster_is_one_line_within_the_deadline(
         tmp_path, ray_env, monkeypatch, capfd):
     """Something listens (the 3 s probe passes) but no Ray answers: Ray alone retried for
     minutes, printing warnings."""
-    monkeypatch.setenv("PAIRZOO_RAY_JOIN_TIMEOUT", "8")
+    monkeypatch.setenv("PAIRZOO_RAY_JOIN_TIMEOUT", "4")
     with socket.create_server(("127.0.0.1", 0)) as server:
         address = f"127.0.0.1:{server.getsockname()[1]}"
         start = time.monotonic()
@@ -201,10 +202,10 @@ def test_joining_what_is_not_a_ray_cluster_is_one_line_within_the_deadline(
     err = capfd.readouterr().err
     assert code == 2, err
     assert err.strip().splitlines()[-1].startswith(
-        f"pairzoo: error: could not join the Ray cluster at {address} within 8 s"), err
+        f"pairzoo: error: could not join the Ray cluster at {address} within 4 s"), err
     assert not RAY_LOG_LINE.search(err), err  # Ray's own lines stay out of the terminal
     assert "Traceback" not in err
-    assert seconds < 8 + 20  # the probe's deadline, and no second wait after it
+    assert seconds < 4 + 20  # the probe's deadline, and no second wait after it
     assert not (tmp_path / "runs.jsonl").exists() or not (tmp_path / "runs.jsonl").read_text()
     assert not wait_until_gone(lambda: instance(ray_env), timeout=10)  # the probe too
 
