@@ -114,6 +114,18 @@ def test_holm_adjusts_p_values_upward_and_keeps_missing_ones():
     adjusted = holm(p)
     assert np.allclose(adjusted[:3], multipletests(p[:3], method="holm")[1])
     assert np.isnan(adjusted[3]) and (adjusted[:3] >= np.array(p[:3])).all()
+    # statsmodels' values whatever the order, ties, caps at 1 and NaNs among them
+    rng = np.random.default_rng(0)
+    for size in (1, 2, 5, 12, 40):
+        p = rng.choice([*rng.uniform(0, 0.2, size), 0.03, 0.03, 0.9], size)
+        p[rng.uniform(size=size) < 0.2] = np.nan
+        finite = np.isfinite(p)
+        adjusted = holm(p)
+        assert np.isnan(adjusted[~finite]).all()
+        if finite.any():
+            np.testing.assert_allclose(adjusted[finite],
+                                       multipletests(p[finite], method="holm")[1], rtol=1e-12)
+    assert holm([]).shape == (0,)
 
 
 def test_three_way_designs_get_every_interaction_and_missing_cells_are_named():
