@@ -1,6 +1,7 @@
 """The one range of seeds pairzoo accepts, checked here for the CLI and the Python API alike.
 
-A run's seed goes to `keras.utils.set_random_seed`, which hands it to `np.random.seed`
+A run's seed goes to `keras.utils.set_random_seed` (the fast loop seeds the same generators
+but TensorFlow's: pairzoo.fastpath.seed_keeping_traces), which hands it to `np.random.seed`
 (0 <= seed < 2**32) and `tf.random.set_seed`, and to `np.random.SeedSequence` (non-negative)
 for its pairs and batch order. The tightest of these, NumPy's legacy seed, sets the range.
 """
