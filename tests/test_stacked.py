@@ -14,7 +14,7 @@ from pairzoo.config import apply_overrides
 from pairzoo.experiments.runner import run_experiment, stacks
 from pairzoo.experiments.spec import spec_from_dict
 from pairzoo.experiments.store import ResultsStore
-from pairzoo.fastpath import CompiledTrainer
+from pairzoo.fastpath import trainer_for
 from pairzoo.registry import get_preset
 from pairzoo.runs import RunSpec
 from pairzoo.stacked import StackedTrainer, train_together
@@ -27,9 +27,11 @@ def tiny(name: str, **more):
 
 
 def alone(preset, seed: int, epochs: int | None = None, pairs=None):
-    """What the solo fast loop leaves for this run: (weights, history)."""
+    """What the solo fast loop leaves for this run: (weights, history). Its trainer is the
+    process's cached one, as `train` takes it (a reused trainer is a fresh one:
+    tests/test_training.py)."""
     train, test = pairs or RunSpec(preset, seed).pairs()
-    trainer = CompiledTrainer(preset, len(train), len(test))
+    trainer = trainer_for(preset, len(train), len(test))
     trainer.reset(seed, train, test)
     fit = trainer.fit(seed, epochs or preset.train.epochs)
     return trainer.state().weights, fit.history
