@@ -85,7 +85,11 @@ def main() -> None:
     figures(f"load average at end {os.getloadavg()[0]:.2f}")
     figures.write(ROOT / "benchmarks" / "results" / "reused-runs.md",
                   "A run inside an experiment (benchmarks/bench_reused_runs.py)",
-                  "Each side in fresh processes, alternating; the recipe of issue 16.")
+                  "Both sides side by side in one run of the script: fresh processes, baseline "
+                  "and current\nalternating within each repetition; the recipe of issue 16. "
+                  "`uptime`'s 1-minute load is\ngiven at the start (quiet below ~1.5 on 2 "
+                  "cores) and at the end, where it is the\nbenchmark's own (one training "
+                  "process at a time, three TensorFlow threads).")
 
 
 if __name__ == "__main__":
