@@ -24,10 +24,9 @@ import tempfile
 from pathlib import Path
 
 from bench_startup import ROOT, baseline_checkout
+from bench_training import RECIPE
 from figures import Figures
 
-RECIPE = {"train.optimizer": "adam", "train.learning_rate": 1e-3, "train.epochs": 25,
-          "train.batch_size": 100, "train.n_train": 1000, "train.n_test": 1000}
 # one process: pairzoo from the folder given (the baseline's or this checkout's), N runs
 RUNS = """
 import json, sys, time
